@@ -1,0 +1,215 @@
+"""Wiring components into one pure step and a multi-step run.
+
+A `Network` evaluates its components in the order they were added. A wire from a component
+added *earlier* than its reader delivers this step's output; a wire from the reader itself or
+from a later component delivers the previous step's output, which the network keeps in the
+state as `"<component>.prev_<port>"` so that the state is complete (a run resumed from a saved
+state continues bit-exactly). Several wires into one input port are summed (currents add).
+
+All three trees are flat dicts keyed by leaf name: parameters `"<component>.<param>"`, state
+`"<component>.<leaf>"`, inputs `"<input name>"`, outputs `"<component>.<port>"`. Arrays have a
+leading batch axis; `run` adds a leading time axis to inputs and outputs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from aotsnn.components.base import Component, ParamRule, Tree
+
+
+@dataclass(frozen=True)
+class Wire:
+    source: str        # "<component>.<port>" or an external input name
+    target: str        # "<component>.<port>"
+
+
+class Network:
+    """Named components, external inputs and wires; yields pure `step` and `run` functions.
+
+    Example:
+        net = Network("ei", dt=0.1)
+        net.add(ExponentialSynapse("ee", (80, 80), ...))
+        net.add(ExponentialSoma("exc", 80))
+        net.add_input("drive", (80,))
+        net.connect("drive", "exc.i"); net.connect("ee.i", "exc.i")
+        net.connect("exc.spikes", "ee.s"); net.connect("exc.v", "ee.v")
+        net.record("exc.spikes")
+    """
+
+    def __init__(self, name: str, *, dt: float, batch: int = 1) -> None:
+        if not name.isidentifier():
+            raise ValueError(f"Network `name` must be a Python identifier, got {name!r}.")
+        if not (isinstance(dt, (int, float)) and dt > 0):
+            raise ValueError(f"Network '{name}': `dt` must be a positive number of ms, got {dt!r}.")
+        if not (isinstance(batch, (int, np.integer)) and batch > 0):
+            raise ValueError(f"Network '{name}': `batch` must be a positive integer, got {batch!r}.")
+        self.name, self.dt, self.batch = name, float(dt), int(batch)
+        self.components: dict[str, Component] = {}
+        self.input_shapes: dict[str, tuple[int, ...]] = {}
+        self.wires: list[Wire] = []
+        self.recorded: list[str] = []
+        self._params: dict[str, np.ndarray] = {}
+
+    # -- building ---------------------------------------------------------------------------
+    def add(self, component: Component) -> Component:
+        name = component.name
+        if name in self.components or name in self.input_shapes:
+            raise ValueError(f"Network '{self.name}': the name '{name}' is already used.")
+        self.components[name] = component
+        self._params.update({f"{name}.{k}": v for k, v in component.default_params().items()})
+        return component
+
+    def add_input(self, name: str, shape: tuple[int, ...]) -> None:
+        if not name.isidentifier() or name in self.components or name in self.input_shapes:
+            raise ValueError(f"Network '{self.name}': input name {name!r} is not an identifier or is taken.")
+        self.input_shapes[name] = tuple(int(d) for d in shape)
+
+    def connect(self, source: str, target: str) -> None:
+        """Wire `source` ("comp.port" or an input name) into the input port `target` ("comp.port")."""
+        target_port = self._port("input", target)
+        shape = self.input_shapes.get(source) or self._port("output", source).shape
+        if tuple(shape) != tuple(target_port.shape):
+            raise ValueError(f"Network '{self.name}': cannot wire '{source}' (shape {tuple(shape)}) into "
+                             f"'{target}' (shape {tuple(target_port.shape)}).")
+        self.wires.append(Wire(source, target))
+
+    def record(self, *ports: str) -> None:
+        """Make output ports ("comp.port") outputs of the network step."""
+        for port in ports:
+            self._port("output", port)
+            if port not in self.recorded:
+                self.recorded.append(port)
+
+    def _port(self, direction: str, path: str):
+        comp_name, _, port = path.partition(".")
+        if comp_name not in self.components:
+            raise ValueError(f"Network '{self.name}': no component '{comp_name}' (in '{path}'); "
+                             f"components are: {', '.join(self.components) or 'none'}.")
+        return self.components[comp_name].port(direction, port)
+
+    # -- layout -----------------------------------------------------------------------------
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """Current parameter values (float64 numpy), keyed "<component>.<param>"."""
+        return dict(self._params)
+
+    def set_params(self, **updates: Any) -> None:
+        """Change parameters by leaf name (use `net.set_params(**{"exc.potential_tau": 10.0})`)."""
+        merged = {**self._params}
+        for key, value in updates.items():
+            if key not in merged:
+                raise ValueError(f"Network '{self.name}' has no parameter '{key}'.")
+            value = np.asarray(value, dtype=np.float64)
+            if value.shape != merged[key].shape:
+                raise ValueError(f"Parameter '{key}' must have shape {merged[key].shape}, got {value.shape}.")
+            merged[key] = value
+        self.validate_params(merged)
+        self._params = merged
+
+    def param_rules(self) -> dict[str, ParamRule]:
+        return {f"{name}.{k}": rule for name, comp in self.components.items()
+                for k, rule in comp.param_rules().items()}
+
+    def validate_params(self, params: Mapping[str, Any]) -> None:
+        for name, comp in self.components.items():
+            prefix = f"{name}."
+            comp.validate_params({k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)})
+
+    def _order(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.components)}
+
+    def carried_ports(self) -> list[str]:
+        """Output ports read across a step boundary (by the same or an earlier component)."""
+        order, carried = self._order(), []
+        for wire in self.wires:
+            src = wire.source.partition(".")[0]
+            if src in order and order[src] >= order[wire.target.partition(".")[0]] and wire.source not in carried:
+                carried.append(wire.source)
+        return carried
+
+    def check_complete(self) -> None:
+        """Every input port of every component is wired."""
+        wired = {w.target for w in self.wires}
+        for name, comp in self.components.items():
+            for port in comp.inputs:
+                if f"{name}.{port.name}" not in wired:
+                    raise ValueError(f"Network '{self.name}': input '{name}.{port.name}' of {comp.label} "
+                                     "is not wired; connect it with net.connect(source, target).")
+        if not self.recorded:
+            raise ValueError(f"Network '{self.name}' records no outputs; call net.record('comp.port').")
+
+    def init_state(self) -> dict[str, np.ndarray]:
+        """The state at t = 0 (float64 numpy), keyed "<component>.<leaf>" and "<comp>.prev_<port>"."""
+        self.check_complete()
+        state: dict[str, np.ndarray] = {}
+        for name, comp in self.components.items():
+            state.update({f"{name}.{k}": np.asarray(v, np.float64) for k, v in comp.init_state(self.batch).items()})
+        for port in self.carried_ports():
+            comp_name, _, port_name = port.partition(".")
+            key = f"{comp_name}.prev_{port_name}"
+            if key in state:
+                raise ValueError(f"{self.components[comp_name].label} has a state leaf that clashes with '{key}'.")
+            state[key] = np.asarray(self.components[comp_name].initial_outputs(self.batch)[port_name], np.float64)
+        return state
+
+    def example_inputs(self, steps: int | None = None) -> dict[str, np.ndarray]:
+        """Zero inputs of the right shapes: (batch, *shape), or (steps, batch, *shape)."""
+        lead = (self.batch,) if steps is None else (steps, self.batch)
+        return {k: np.zeros(lead + s) for k, s in self.input_shapes.items()}
+
+    # -- semantics --------------------------------------------------------------------------
+    def apply(self, params: Tree, state: Tree, inputs: Tree) -> tuple[Tree, Tree]:
+        """One step: the pure function that is exported. Returns (new state, recorded outputs)."""
+        carried = set(self.carried_ports())
+        fresh: dict[str, Any] = {}
+        new_state: dict[str, Any] = {}
+        order = self._order()
+        for name, comp in self.components.items():
+            comp_inputs: dict[str, Any] = {}
+            for wire in self.wires:
+                comp_name, _, port = wire.target.partition(".")
+                if comp_name != name:
+                    continue
+                value = self._source_value(wire.source, order[name], order, fresh, state, inputs)
+                comp_inputs[port] = value if port not in comp_inputs else comp_inputs[port] + value
+            prefix = f"{name}."
+            comp_params = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+            comp_state = {k: state[prefix + k] for k in comp.init_state(1)}
+            comp_new, comp_out = comp.step(comp_params, comp_state, comp_inputs, self.dt)
+            new_state.update({prefix + k: v for k, v in comp_new.items()})
+            fresh.update({prefix + k: v for k, v in comp_out.items()})
+        for port in carried:
+            comp_name, _, port_name = port.partition(".")
+            new_state[f"{comp_name}.prev_{port_name}"] = fresh[port]
+        return ({k: new_state[k] for k in state}, {k: fresh[k] for k in self.recorded})
+
+    @staticmethod
+    def _source_value(source, reader_index, order, fresh, state, inputs):
+        comp_name, _, port = source.partition(".")
+        if comp_name not in order:
+            return inputs[source]
+        if order[comp_name] < reader_index:
+            return fresh[source]
+        return state[f"{comp_name}.prev_{port}"]
+
+    def step(self, state: Tree, inputs: Tree, params: Tree | None = None) -> tuple[Tree, Tree]:
+        """`apply` with the network's current parameters."""
+        return self.apply(self._params if params is None else params, state, inputs)
+
+    def run(self, state: Tree, inputs: Tree, params: Tree | None = None) -> tuple[Tree, Tree]:
+        """T steps with `lax.scan`; inputs (T, batch, ...) -> (final state, outputs (T, batch, ...))."""
+        params = self._params if params is None else params
+
+        def body(carry, x):
+            return self.apply(params, carry, x)
+
+        return jax.lax.scan(body, state, inputs)
+
+    def cast(self, tree: Mapping[str, Any], dtype: Any) -> dict[str, Any]:
+        """Every leaf of `tree` as a jnp array of `dtype`."""
+        return {k: jnp.asarray(v, dtype=dtype) for k, v in tree.items()}
