@@ -1,0 +1,5 @@
+"""Lower a Network to StableHLO, compile it with TVM, and write an artifact (needs jax and TVM)."""
+from aotsnn.export.artifact import compile_network
+from aotsnn.export.errors import ExportError
+
+__all__ = ["compile_network", "ExportError"]

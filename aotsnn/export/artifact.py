@@ -1,0 +1,144 @@
+"""Network -> artifact directory: lower, import, fuse, build, link, write.
+
+    compile_network(net, "net.aot", target="host", precision="float32")
+
+Stages: jax.export (StableHLO) -> Relax (aotsnn.export.stablehlo_import) -> fused TIR kernels
+(aotsnn.export.kernels) -> C driver (aotsnn.export.driver) -> one shared library. The library
+depends only on the StableHLO text, the target and the precision; it is cached under that
+content hash (`AOTSNN_CACHE`, default ~/.cache/aotsnn), so changing parameter values, which are
+run-time inputs, never recompiles.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import tvm
+import tvm_ffi
+
+import aotsnn
+from aotsnn.export.driver import driver_source
+from aotsnn.export.errors import ExportError
+from aotsnn.export.kernels import build_kernels
+from aotsnn.export.lower import Layout, check_precision, lower_step
+from aotsnn.export.plan import dtype_numpy
+from aotsnn.export.stablehlo_import import import_stablehlo
+from aotsnn.network import Network
+from aotsnn.runtime.format import (FORMAT_VERSION, HASHED_FILES, MANIFEST, arrays_to_bytes, sha256_of,
+                                   write_atomic)
+from aotsnn.targets import Target, get as get_target
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("AOTSNN_CACHE", Path.home() / ".cache" / "aotsnn"))
+
+
+def to_precision(arrays: dict[str, np.ndarray], precision: str) -> dict[str, np.ndarray]:
+    """Cast float64 arrays to the artifact precision; bfloat16 is stored as its uint16 bits."""
+    cast = {k: np.asarray(v).astype(dtype_numpy(precision)) for k, v in arrays.items()}
+    return {k: v.view(np.uint16) if precision == "bfloat16" else v for k, v in cast.items()}
+
+
+@contextmanager
+def _stage(progress, name: str, timings: dict):
+    start = time.perf_counter()
+    task = progress.add_task(name, total=None) if progress is not None else None
+    yield
+    timings[name] = time.perf_counter() - start
+    if task is not None:
+        progress.update(task, total=1, completed=1)
+
+
+def build_library(stablehlo_text: str, layout: Layout, target: Target, workdir: Path,
+                  progress=None, timings: dict | None = None) -> tuple[Path, dict]:
+    """Compile StableHLO text to `workdir/model.so`; returns (path, build facts)."""
+    timings = {} if timings is None else timings
+    with _stage(progress, "import StableHLO -> Relax", timings):
+        relax_mod = import_stablehlo(stablehlo_text)
+    tvm_target = tvm.target.Target(target.tvm_target)
+    with _stage(progress, "fuse and build kernels (TVM)", timings):
+        kernels = build_kernels(relax_mod, layout, tvm_target)
+    source, workspace = driver_source(kernels.plan, layout)
+    (workdir / "driver.c").write_text(source)
+    library = workdir / "model.so"
+    with _stage(progress, "link kernels + driver", timings):
+        try:
+            kernels.library.export_library(
+                str(library), addons=[str(workdir / "driver.c")], cc=target.cc,
+                options=[f"-I{tvm_ffi.libinfo.find_include_path()}",
+                         f"-I{tvm_ffi.libinfo.find_dlpack_include_path()}", *target.cflags])
+        except Exception as exc:
+            raise ExportError(f"linking the artifact for target '{target.name}' failed: {exc}") from exc
+    facts = {"kernels": len({c.kernel for c in kernels.plan.calls}),
+             "kernel_calls_per_step": sum(not c.invariant for c in kernels.plan.calls),
+             "hoisted_kernel_calls": sum(c.invariant for c in kernels.plan.calls),
+             "workspace_bytes": workspace, "tvm_version": tvm.__version__}
+    return library, facts
+
+
+def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host",
+                    precision: str = "float32", use_cache: bool = True, progress=None) -> Path:
+    """Compile `net` for `target` into the artifact directory `out` (replaced if it exists)."""
+    check_precision(precision)
+    target_spec = get_target(target)
+    out = Path(out)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    with _stage(progress, "trace and lower to StableHLO (jax.export)", timings):
+        lowered = lower_step(net, precision)
+    key = hashlib.sha256(json.dumps([lowered.stablehlo_text, target_spec.name, target_spec.tvm_target,
+                                     list(target_spec.cflags), precision, aotsnn.__version__,
+                                     tvm.__version__]).encode()).hexdigest()
+    staging = Path(tempfile.mkdtemp(prefix=".aotsnn-", dir=out.parent if out.parent.exists() else None))
+    try:
+        cached = cache_dir() / key
+        if use_cache and (cached / "model.so").exists() and (cached / "build.json").exists():
+            shutil.copy(cached / "model.so", staging / "model.so")
+            shutil.copy(cached / "driver.c", staging / "driver.c")
+            facts = {**json.loads((cached / "build.json").read_text()), "cache_hit": True}
+        else:
+            _, facts = build_library(lowered.stablehlo_text, lowered.layout, target_spec, staging, progress, timings)
+            facts["cache_hit"] = False
+            if use_cache:
+                cached.mkdir(parents=True, exist_ok=True)
+                shutil.copy(staging / "model.so", cached / "model.so")
+                shutil.copy(staging / "driver.c", cached / "driver.c")
+                (cached / "build.json").write_text(json.dumps({k: v for k, v in facts.items() if k != "cache_hit"}))
+        (staging / "step.stablehlo").write_bytes(lowered.serialized)
+        (staging / "step.mlir").write_text(lowered.stablehlo_text)
+        (staging / "params.npz").write_bytes(arrays_to_bytes(to_precision(net.params, precision)))
+        (staging / "state.npz").write_bytes(arrays_to_bytes(to_precision(net.init_state(), precision)))
+        facts["compile_seconds"] = round(time.perf_counter() - start, 3)
+        facts["stage_seconds"] = {k: round(v, 3) for k, v in timings.items()}
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "aotsnn_version": aotsnn.__version__,
+            "model": net.name,
+            "dt": net.dt,
+            "batch": net.batch,
+            "precision": precision,
+            "target": {"name": target_spec.name, "machine": target_spec.machine,
+                       "tvm_target": target_spec.tvm_target},
+            "compile_path": "stablehlo",
+            "cache_key": key,
+            "layout": {group: [leaf.to_json() for leaf in getattr(lowered.layout, group)]
+                       for group in ("params", "state", "inputs", "outputs")},
+            "param_rules": {k: rule.to_json() for k, rule in net.param_rules().items()},
+            "build": facts,
+            "files": {name: sha256_of(staging / name) for name in HASHED_FILES},
+        }
+        write_atomic(staging / MANIFEST, json.dumps(manifest, indent=2).encode())
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return out

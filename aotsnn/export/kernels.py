@@ -1,0 +1,67 @@
+"""Relax -> fused TIR kernels: the TVM half of compilation.
+
+    relax main --FoldConstant, LegalizeOps, AnnotateTIROpPattern, FuseOps, FuseTIR--> fused main
+    fused main --extract_plan--> Plan (kernel calls as data)
+    PrimFuncs --dlight CPU rules (GEMV, Reduction) where they apply--> tvm.compile(target)
+
+The result is a TIR-only module: its functions are exported as `__tvm_ffi_<kernel>` and need
+nothing from TVM at run time beyond `TVMFFIErrorSetRaisedFromCStrParts` (libtvm_ffi).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import tvm
+from tvm import relax, tirx
+from tvm.s_tir import dlight
+
+from aotsnn.export.errors import ExportError
+from aotsnn.export.lower import Layout
+from aotsnn.export.plan import Plan, extract_plan
+
+FUSION_PASSES = (
+    relax.transform.FoldConstant(),
+    relax.transform.LegalizeOps(),
+    relax.transform.AnnotateTIROpPattern(),
+    relax.transform.FoldConstant(),
+    relax.transform.FuseOps(),
+    relax.transform.FuseTIR(),
+    relax.transform.DeadCodeElimination(),
+)
+
+
+@dataclass
+class Kernels:
+    plan: Plan
+    library: object          # tvm.runtime.Executable of the TIR-only module
+    tir_module: tvm.IRModule
+
+
+def fuse(mod: tvm.IRModule) -> tvm.IRModule:
+    """Legalize every Relax op to TIR and fuse them; main becomes a line of call_tir."""
+    try:
+        return tvm.transform.Sequential(list(FUSION_PASSES))(mod)
+    except Exception as exc:
+        raise ExportError(f"TVM could not legalize/fuse the step: {exc}") from exc
+
+
+def schedule(funcs: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModule:
+    """Apply dlight's CPU rules to the kernels they recognise; others keep TVM's default."""
+    if target.kind.name != "llvm":
+        return funcs
+    with target:
+        return dlight.ApplyDefaultSchedule(dlight.cpu.GEMV(), dlight.cpu.Reduction())(funcs)
+
+
+def build_kernels(relax_mod: tvm.IRModule, layout: Layout, target: tvm.target.Target) -> Kernels:
+    fused = fuse(relax_mod)
+    plan = extract_plan(fused, layout)
+    prim_funcs = {gv.name_hint: f.with_attr("global_symbol", gv.name_hint)
+                  for gv, f in fused.functions.items() if isinstance(f, tirx.PrimFunc)}
+    used = {call.kernel for call in plan.calls}
+    tir_module = schedule(tvm.IRModule({k: f for k, f in prim_funcs.items() if k in used}), target)
+    try:
+        library = tvm.compile(tir_module, target=target)
+    except Exception as exc:
+        raise ExportError(f"TVM could not build the kernels for {target}: {exc}") from exc
+    return Kernels(plan, library, tir_module)

@@ -1,0 +1,104 @@
+"""Lower a Network's step to a flat function and serialize it as StableHLO (`jax.export`).
+
+The exported function takes its leaves positionally, in the order recorded in the artifact
+manifest, so that neither the compiler nor the runtime depends on jax's pytree ordering:
+
+    step(*params, *state, *inputs) -> (*new_state, *outputs)
+
+Every leaf has the artifact's precision (float32 unless asked otherwise).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import jax
+import numpy as np
+from jax import export as jax_export
+
+from aotsnn.network import Network
+
+PRECISIONS = ("float32", "float16", "bfloat16", "float64")
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One positional argument or result of the exported step."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Names, shapes and dtypes of every leaf, in positional order."""
+
+    params: tuple[Leaf, ...]
+    state: tuple[Leaf, ...]
+    inputs: tuple[Leaf, ...]   # per step, without the time axis
+    outputs: tuple[Leaf, ...]  # per step, without the time axis
+
+    @property
+    def arguments(self) -> tuple[Leaf, ...]:
+        return self.params + self.state + self.inputs
+
+    @property
+    def results(self) -> tuple[Leaf, ...]:
+        return self.state + self.outputs
+
+
+@dataclass(frozen=True)
+class LoweredStep:
+    layout: Layout
+    flat_step: Callable
+    stablehlo_text: str
+    serialized: bytes       # jax.export serialization (versioned StableHLO), loadable without model code
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"`precision` must be one of {PRECISIONS}, got {precision!r}.")
+    return precision
+
+
+def layout_of(net: Network, precision: str) -> Layout:
+    """The leaf layout of `net` in `precision`."""
+    check_precision(precision)
+    state = net.init_state()
+    step_inputs = net.example_inputs()
+    _, outputs = jax.eval_shape(lambda p, s, i: net.apply(p, s, i), net.params, state, step_inputs)
+    leaves = lambda tree: tuple(Leaf(k, tuple(np.shape(v)), precision) for k, v in tree.items())
+    return Layout(leaves(net.params), leaves(state), leaves(step_inputs),
+                  tuple(Leaf(k, tuple(v.shape), precision) for k, v in outputs.items()))
+
+
+def flat_step_of(net: Network, layout: Layout) -> Callable:
+    """net.apply as a function of positional leaves, returning a flat tuple."""
+    n_params, n_state = len(layout.params), len(layout.state)
+
+    def flat_step(*leaves):
+        params = {l.name: x for l, x in zip(layout.params, leaves[:n_params])}
+        state = {l.name: x for l, x in zip(layout.state, leaves[n_params:n_params + n_state])}
+        inputs = {l.name: x for l, x in zip(layout.inputs, leaves[n_params + n_state:])}
+        new_state, outputs = net.apply(params, state, inputs)
+        return tuple(new_state[l.name] for l in layout.state) + tuple(outputs[l.name] for l in layout.outputs)
+
+    return flat_step
+
+
+def lower_step(net: Network, precision: str = "float32") -> LoweredStep:
+    """Trace `net`'s step and serialize it as StableHLO with jax.export."""
+    layout = layout_of(net, precision)
+    flat_step = flat_step_of(net, layout)
+    specs = [jax.ShapeDtypeStruct(l.shape, np.dtype(jax.numpy.dtype(l.dtype))) for l in layout.arguments]
+    exported = jax_export.export(jax.jit(flat_step), platforms=["cpu"])(*specs)
+    return LoweredStep(layout, flat_step, exported.mlir_module(), bytes(exported.serialize()))
+
+
+def stablehlo_text_from_serialized(serialized: bytes) -> str:
+    """StableHLO text of a jax.export serialization (no model code needed)."""
+    return jax_export.deserialize(bytearray(serialized)).mlir_module()

@@ -1,0 +1,5 @@
+"""The thin runtime: load an artifact and step it. Imports only numpy and tvm_ffi."""
+from aotsnn.runtime.format import ArtifactError
+from aotsnn.runtime.session import Session, load
+
+__all__ = ["ArtifactError", "Session", "load"]

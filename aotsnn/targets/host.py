@@ -1,0 +1,14 @@
+"""The machine that builds the artifact: TVM's LLVM backend, generic CPU of this architecture."""
+import platform
+
+from aotsnn.targets import Target
+
+TARGET = Target(
+    name="host",
+    description="this machine's CPU (LLVM)",
+    tvm_target={"kind": "llvm"},
+    machine=platform.machine(),
+    cflags=("-O2", "-fno-fast-math"),
+    rtol=1e-5,
+    atol=1e-4,
+)
