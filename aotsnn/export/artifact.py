@@ -29,7 +29,7 @@ from aotsnn.export.errors import ExportError
 from aotsnn.export.kernels import build_kernels
 from aotsnn.export.lower import Layout, check_precision, lower_step
 from aotsnn.export.plan import dtype_numpy
-from aotsnn.export.stablehlo_import import import_stablehlo
+from aotsnn.export.stablehlo_import import canonical_text, import_stablehlo
 from aotsnn.network import Network
 from aotsnn.runtime.format import (FORMAT_VERSION, HASHED_FILES, MANIFEST, arrays_to_bytes, sha256_of,
                                    write_atomic)
@@ -84,8 +84,13 @@ def build_library(stablehlo_text: str, layout: Layout, target: Target, workdir: 
 
 
 def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host",
-                    precision: str = "float32", use_cache: bool = True, progress=None) -> Path:
-    """Compile `net` for `target` into the artifact directory `out` (replaced if it exists)."""
+                    precision: str = "float32", use_cache: bool = True, progress=None,
+                    source: str | None = None) -> Path:
+    """Compile `net` for `target` into the artifact directory `out` (replaced if it exists).
+
+    `source` ("module:function" that builds `net`) is recorded so `aotsnn verify` can rebuild
+    the reference without being told.
+    """
     check_precision(precision)
     target_spec = get_target(target)
     out = Path(out)
@@ -93,7 +98,7 @@ def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host
     start = time.perf_counter()
     with _stage(progress, "trace and lower to StableHLO (jax.export)", timings):
         lowered = lower_step(net, precision)
-    key = hashlib.sha256(json.dumps([lowered.stablehlo_text, target_spec.name, target_spec.tvm_target,
+    key = hashlib.sha256(json.dumps([canonical_text(lowered.stablehlo_text), target_spec.name, target_spec.tvm_target,
                                      list(target_spec.cflags), precision, aotsnn.__version__,
                                      tvm.__version__]).encode()).hexdigest()
     staging = Path(tempfile.mkdtemp(prefix=".aotsnn-", dir=out.parent if out.parent.exists() else None))
@@ -127,6 +132,7 @@ def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host
             "target": {"name": target_spec.name, "machine": target_spec.machine,
                        "tvm_target": target_spec.tvm_target},
             "compile_path": "stablehlo",
+            "source": source,
             "cache_key": key,
             "layout": {group: [leaf.to_json() for leaf in getattr(lowered.layout, group)]
                        for group in ("params", "state", "inputs", "outputs")},

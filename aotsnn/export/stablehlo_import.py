@@ -274,6 +274,12 @@ class StableHLOImporter:
         return self._function_body(self.functions[callee], xs)
 
 
+def canonical_text(text: str) -> str:
+    """The module printed without source locations: equal programs give equal text (cache keys)."""
+    with jax_mlir.make_ir_context():
+        return ir.Module.parse(text).operation.get_asm(enable_debug_info=False)
+
+
 def import_stablehlo(text: str) -> tvm.IRModule:
     """Relax IRModule with `main(*args) -> tuple` equivalent to the StableHLO module `text`."""
     return StableHLOImporter(text).translate()

@@ -13,12 +13,12 @@ import numpy as np
 from aotsnn.components.base import POSITIVE, Component, ParamRule, Port, Tree, as_param
 
 
-def exp_term_ceiling(dtype: Any) -> float:
-    """Largest exponent fed to exp() in `dtype`, leaving headroom so dT*exp(x) stays finite.
+def exp_term_ceiling(dtype: Any, spike_slope: Any) -> Any:
+    """Largest exponent x fed to exp() in `dtype` such that spike_slope * exp(x) stays finite.
 
-    log(finfo.max) - 2: 86.7 for float32, 9.09 for float16, 86.7 for bfloat16.
+    log(finfo.max / spike_slope) - 2, e.g. 86.7 - log(dT) for float32, 9.09 - log(dT) for float16.
     """
-    return float(np.log(jnp.finfo(dtype).max)) - 2.0
+    return float(np.log(jnp.finfo(dtype).max)) - 2.0 - jnp.log(spike_slope)
 
 
 class ExponentialSoma(Component):
@@ -29,7 +29,7 @@ class ExponentialSoma(Component):
         V <- V + (dt/tau) * (-V + dT * exp((V - V_rh)/dT) + R*I)
         spike = V > V_th ;  V <- V_reset where spike
 
-    The exponent is clamped at min((V_th - V_rh)/dT, log(finfo.max) - 2). V never starts a
+    The exponent is clamped at min((V_th - V_rh)/dT, log(finfo.max/dT) - 2). V never starts a
     step above V_th (it would have been reset), so in float32 the clamp never changes a
     trajectory; it only guarantees that exp() cannot overflow to Inf (spark-snn's float16
     default turns V into NaN for good).
@@ -84,7 +84,7 @@ class ExponentialSoma(Component):
         slope = params["spike_slope"]
         rheobase = params["rheobase_threshold"] - params["potential_rest"]
         threshold = params["threshold"] - params["potential_rest"]
-        ceiling = jnp.minimum((threshold - rheobase) / slope, exp_term_ceiling(v_rel.dtype))
+        ceiling = jnp.minimum((threshold - rheobase) / slope, exp_term_ceiling(v_rel.dtype, slope))
         exponent = jnp.minimum((v_rel - rheobase) / slope, ceiling)
         return -v_rel + slope * jnp.exp(exponent) + params["resistance"] * current
 

@@ -1,0 +1,193 @@
+"""The `aotsnn` command: demo, compile, run, verify, info, targets.
+
+Commands that compile or verify need the [compile] extra (jax, TVM); `run`, `info` and
+`targets` use only the thin runtime.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def load_model(spec: str):
+    """`package.module:function` -> the Network that function returns."""
+    module_name, _, func_name = spec.partition(":")
+    if not module_name or not func_name:
+        raise SystemExit(f"error: model must be given as MODULE:FUNCTION, got {spec!r}.")
+    sys.path.insert(0, str(Path.cwd()))
+    try:
+        factory = getattr(importlib.import_module(module_name), func_name)
+    except (ImportError, AttributeError) as exc:
+        raise SystemExit(f"error: cannot import {spec!r}: {exc}") from exc
+    return factory()
+
+
+def read_inputs(path: str | None, session, steps: int, seed: int, scale: float) -> dict[str, np.ndarray]:
+    """Inputs from an .npz (name -> (T, batch, ...)), or a reproducible random drive in [0, scale)."""
+    if path:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    rng = np.random.default_rng(seed)
+    return {name: rng.uniform(0, scale, size=(steps, *shape)) for name, shape in session.layout["inputs"]}
+
+
+def cmd_demo(args) -> int:
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from aotsnn.demo import build_ei_network, demo_inputs
+    from aotsnn.export import compile_network
+    from aotsnn.runtime import load
+    from aotsnn.verify import compare, render
+
+    console = Console()
+    net = build_ei_network()
+    n_units = sum(getattr(c, "n", 0) for c in net.components.values())
+    console.print(f"[bold]aotsnn demo[/bold]: '{net.name}', {n_units} neurons, "
+                  f"{len(net.components)} components, dt = {net.dt} ms, {args.steps} steps")
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as progress:
+        path = compile_network(net, args.out, target="host", precision=args.precision, progress=progress)
+    from aotsnn.runtime.artifact import open_artifact
+    build = open_artifact(path).manifest["build"]
+    console.print(f"artifact: {path}  ({build['kernels']} fused kernels, {build['kernel_calls_per_step']} calls/step, "
+                  f"compiled in {build['compile_seconds']:.2f} s{', cache hit' if build['cache_hit'] else ''})")
+    session = load(path)
+    inputs = demo_inputs(net, args.steps)
+    with console.status("running the artifact and the JAX reference"):
+        report = compare(session, net, inputs)
+    render(report, console)
+    return 0 if report.passed else 1
+
+
+def cmd_compile(args) -> int:
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from aotsnn.export import compile_network
+
+    net = load_model(args.model)
+    console = Console()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as progress:
+        path = compile_network(net, args.output, target=args.target, precision=args.precision,
+                               use_cache=not args.no_cache, progress=progress, source=args.model)
+    console.print(f"wrote {path}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from aotsnn.runtime import load
+
+    session = load(args.artifact)
+    state = session.load_state(args.state) if args.state else session.init_state()
+    raw = read_inputs(args.inputs, session, args.steps, args.seed, args.input_scale)
+    inputs = {k: np.asarray(v).astype(session.dtype) for k, v in raw.items()}
+    start = time.perf_counter()
+    state, outputs = session.run(state, inputs, steps=None if inputs else args.steps)
+    elapsed = time.perf_counter() - start
+    steps = next(iter(outputs.values())).shape[0] if outputs else args.steps
+    print(f"{session.name}: {steps} steps in {elapsed * 1e3:.2f} ms ({steps / max(elapsed, 1e-12):,.0f} steps/s)")
+    for name, value in outputs.items():
+        print(f"  {name}: total {float(np.sum(value.astype(np.float64))):g}")
+    if args.save_state:
+        session.save_state(state, args.save_state)
+        print(f"state saved to {args.save_state}")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from aotsnn.runtime import load
+    from aotsnn.verify import compare, render
+
+    session = load(args.artifact)
+    source = args.model or session.artifact.manifest.get("source")
+    if not source:
+        raise SystemExit("error: this artifact does not record its model; pass --model MODULE:FUNCTION.")
+    net = load_model(source)
+    inputs = read_inputs(args.inputs, session, args.steps, args.seed, args.input_scale)
+    report = compare(session, net, {k: np.asarray(v, np.float64) for k, v in inputs.items()},
+                     rtol=args.rtol, atol=args.atol)
+    render(report)
+    return 0 if report.passed else 1
+
+
+def cmd_info(args) -> int:
+    from aotsnn.runtime.artifact import open_artifact
+
+    m = open_artifact(args.artifact).manifest
+    print(json.dumps(m, indent=2) if args.json else "\n".join([
+        f"model      {m['model']} (dt = {m['dt']} ms, batch {m.get('batch')})",
+        f"target     {m['target']['name']} {m['target'].get('tvm_target')}",
+        f"precision  {m['precision']}",
+        f"compiled   via {m.get('compile_path')}, {m['build']['kernels']} kernels, "
+        f"{m['build']['kernel_calls_per_step']} calls/step, workspace {m['build']['workspace_bytes']} bytes",
+        *[f"{group:<10} " + ", ".join(f"{l['name']}{tuple(l['shape'])}" for l in m["layout"][group])
+          for group in ("params", "state", "inputs", "outputs")]]))
+    return 0
+
+
+def cmd_targets(args) -> int:
+    from aotsnn.targets import registry
+
+    for target in registry().values():
+        ok, why = target.runs_here()
+        print(f"{target.name:<16} {target.description}{'' if ok else f'  (cannot run here: {why})'}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="aotsnn", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="compile the demo E/I network, run it, print the equivalence report")
+    demo.add_argument("--steps", type=int, default=1000)
+    demo.add_argument("--out", default="demo.aot")
+    demo.add_argument("--precision", default="float32")
+    demo.set_defaults(func=cmd_demo)
+    comp = sub.add_parser("compile", help="compile MODULE:FUNCTION (returning a Network) to an artifact")
+    comp.add_argument("model")
+    comp.add_argument("--target", default="host")
+    comp.add_argument("-o", "--output", required=True)
+    comp.add_argument("--precision", default="float32")
+    comp.add_argument("--no-cache", action="store_true")
+    comp.set_defaults(func=cmd_compile)
+    for name, func, helptext in (("run", cmd_run, "run an artifact with the thin runtime"),
+                                 ("verify", cmd_verify, "compare an artifact with the JAX reference")):
+        c = sub.add_parser(name, help=helptext)
+        c.add_argument("artifact")
+        c.add_argument("--steps", type=int, default=1000)
+        c.add_argument("--inputs", help=".npz of inputs, name -> (T, batch, ...); default: random drive")
+        c.add_argument("--seed", type=int, default=0)
+        c.add_argument("--input-scale", type=float, default=100.0, help="random drive is uniform in [0, scale)")
+        if name == "run":
+            c.add_argument("--state", help="start from a state saved with --save-state")
+            c.add_argument("--save-state", help="write the final state here")
+        else:
+            c.add_argument("--model", help="MODULE:FUNCTION of the network (default: the one recorded at compile time)")
+            c.add_argument("--rtol", type=float)
+            c.add_argument("--atol", type=float)
+        c.set_defaults(func=func)
+    info = sub.add_parser("info", help="describe an artifact")
+    info.add_argument("artifact")
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(func=cmd_info)
+    sub.add_parser("targets", help="list compilation targets").set_defaults(func=cmd_targets)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from aotsnn.runtime.format import ArtifactError
+    try:
+        return args.func(args)
+    except (ArtifactError, ValueError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+
+from aotsnn.components.somas.exponential import ExponentialSoma
+from aotsnn.components.synapses.conductance import ExponentialSynapse
+from aotsnn.components.synapses.dense import DenseSynapse
+from aotsnn.network import Network
+
+
+def test_backward_edges_are_kept_in_state(small_net):
+    state = small_net.init_state()
+    assert {"exc.prev_spikes", "exc.prev_v", "inh.prev_spikes", "inh.prev_v"} <= set(state)
+    np.testing.assert_array_equal(state["exc.prev_v"], -70.0)   # a soma's v starts at rest
+
+
+def test_forward_edge_reads_this_steps_output():
+    net = Network("ff", dt=0.1)
+    net.add(ExponentialSoma("a", 2))
+    net.add(DenseSynapse("w", (2, 2), weight_init=lambda s, r: np.eye(2) * 100.0))
+    net.add(ExponentialSoma("b", 2))
+    net.add_input("drive", (2,))
+    net.connect("drive", "a.i"); net.connect("a.spikes", "w.x"); net.connect("w.out", "b.i")
+    net.record("a.spikes", "b.v")
+    state = net.init_state()
+    assert not any(k.startswith("a.prev") for k in state)        # a -> w -> b is all forward
+    state, out = net.step(state, {"drive": np.array([[1e5, 0.0]])})
+    assert out["a.spikes"][0, 0] == 1.0
+    # b received 100 pA from a's spike in the same step: v rose from rest by dt/tau * R * 100
+    assert out["b.v"][0, 0] == pytest.approx(-70 + 0.1 / 5.0 * 0.5 * 100.0, abs=1e-3)
+
+
+@pytest.mark.parametrize("source,target,message", [
+    ("nope.spikes", "syn.s", "no component 'nope'"),
+    ("soma.spikes", "syn.x", "has no input `x`"),
+    ("soma.v", "syn.v", "cannot wire"),
+])
+def test_bad_wiring_names_the_port(source, target, message):
+    net = Network("bad", dt=0.1)
+    net.add(ExponentialSynapse("syn", (3, 4)))
+    net.add(ExponentialSoma("soma", 3))
+    with pytest.raises(ValueError, match=message):
+        net.connect(source, target)
+
+
+def test_unwired_input_is_refused():
+    net = Network("open", dt=0.1)
+    net.add(ExponentialSoma("soma", 3))
+    net.record("soma.spikes")
+    with pytest.raises(ValueError, match="input 'soma.i'.*is not wired"):
+        net.init_state()
+
+
+def test_bad_network_arguments():
+    with pytest.raises(ValueError, match="dt"):
+        Network("n", dt=0)
+    with pytest.raises(ValueError, match="identifier"):
+        Network("not a name", dt=0.1)
+    net = Network("n", dt=0.1)
+    net.add(ExponentialSoma("s", 2))
+    with pytest.raises(ValueError, match="already used"):
+        net.add(ExponentialSoma("s", 2))
+    with pytest.raises(ValueError, match="potential_tau"):
+        net.set_params(**{"s.potential_tau": -1.0})
