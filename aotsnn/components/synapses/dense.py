@@ -1,14 +1,29 @@
 """Weighted synapses: the shared weight/mask/bias machinery and DenseSynapse (ngclearn semantics)."""
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 
-from aotsnn.components.base import Component, ParamRule, Port, Tree, check_param
+from aotsnn.components.base import Component, ParamRule, Port, Tree, as_param, check_param
 from aotsnn.components.initializers import DEFAULT_WEIGHT_INIT, Initializer
 
 P_CONN_RULE = ParamRule(low=0.0, high=1.0, low_open=True)
+
+
+def require_nonplastic(label: str, is_nonplastic: Any) -> None:
+    """Accept ngclearn's `is_nonplastic` flag where it has a meaning; only True is possible here.
+
+    ngclearn documents it as telling "if this synapse permits plasticity adjustments". In aotsnn
+    plasticity lives in its own classes, so a static class can only be non-plastic. (ngclearn
+    3.2.x code also replaces W by ones when the flag is set; aotsnn keeps `weight_init`, pass
+    `weight_init=constant(1.0)` for that behaviour.)
+    """
+    if is_nonplastic is not True:
+        raise ValueError(f"In {label}: `is_nonplastic` must be True, got {is_nonplastic!r}; this class has "
+                         "no plasticity, use a plastic synapse class (Hebbian, STDP) to learn weights.")
 
 
 class WeightedSynapse(Component):
@@ -16,20 +31,30 @@ class WeightedSynapse(Component):
 
     `p_conn` in (0, 1] draws a Bernoulli mask once at construction from `seed`; the mask is a
     parameter of the artifact and every use of W is W*mask, so a pruned synapse never conducts
-    (and plasticity can never regrow it). `resist_scale` scales the output; `bias_init` None
-    disables biases. Parameters: weights (n_in, n_out), mask (n_in, n_out), resist_scale (),
-    biases (n_out,) when enabled.
+    (and plasticity can never regrow it). `resist_scale` (alias `g_conduct_factor`) scales the
+    output; `bias_init` None disables biases. Parameters: weights (n_in, n_out), mask
+    (n_in, n_out), resist_scale (), biases (n_out,) when enabled.
+
+    Weights, mask and biases come from `numpy.random.default_rng(seed)` in that order; anything a
+    subclass draws (delays, STP resources) comes from its own stream `self.rng(purpose)`, so
+    enabling such a feature never changes the weights drawn for a seed.
     """
 
     def __init__(self, name: str, shape: tuple[int, int], *, weight_init: Initializer = DEFAULT_WEIGHT_INIT,
-                 bias_init: Initializer | None = None, resist_scale: float = 1.0, p_conn: float = 1.0,
-                 seed: int = 0) -> None:
+                 bias_init: Initializer | None = None, resist_scale: float | None = None,
+                 g_conduct_factor: float | None = None, p_conn: float = 1.0, seed: int = 0) -> None:
         super().__init__(name)
         if (not isinstance(shape, (tuple, list)) or len(shape) != 2
                 or not all(isinstance(d, (int, np.integer)) and d > 0 for d in shape)):
             raise ValueError(f"In {self.label}: `shape` must be (n_in, n_out) of positive integers, got {shape!r}.")
+        if resist_scale is not None and g_conduct_factor is not None:
+            raise ValueError(f"In {self.label}: `g_conduct_factor` is an alias of `resist_scale`; give one of "
+                             f"them, got resist_scale={resist_scale!r} and g_conduct_factor={g_conduct_factor!r}.")
+        if resist_scale is None:
+            resist_scale = 1.0 if g_conduct_factor is None else g_conduct_factor
         check_param(self.label, "p_conn", p_conn, P_CONN_RULE)
         self.shape = (int(shape[0]), int(shape[1]))
+        self.seed = seed
         rng = np.random.default_rng(seed)
         weights = weight_init(self.shape, rng)
         mask = (rng.uniform(size=self.shape) < p_conn).astype(np.float64) if p_conn < 1 else np.ones(self.shape)
@@ -38,39 +63,101 @@ class WeightedSynapse(Component):
             self._params["biases"] = bias_init((self.shape[1],), rng)
         self.validate_params(self._params)
 
+    def rng(self, purpose: str) -> np.random.Generator:
+        """An independent generator for `purpose` ("delays", "resources"), reproducible from the seed."""
+        return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(zlib.crc32(purpose.encode()),)))
+
     def param_rules(self) -> dict[str, ParamRule]:
         return {"mask": ParamRule(low=0.0, high=1.0)}
 
     def default_params(self) -> dict[str, np.ndarray]:
         return dict(self._params)
 
+    def effective_weights(self, params: Tree) -> Any:
+        """W * mask: what conducts, whatever a user or a learning rule wrote into W."""
+        return params["weights"] * params["mask"]
+
     def transmit(self, params: Tree, x: Any) -> Any:
         """x @ (W * mask), the raw weighted input of shape (batch, n_out)."""
-        return x @ (params["weights"] * params["mask"])
+        return x @ self.effective_weights(params)
 
     def add_bias(self, params: Tree, out: Any) -> Any:
         return out + params["biases"] if "biases" in params else out
 
 
 class DenseSynapse(WeightedSynapse):
-    r"""Dense synapse: out = (x @ (W*mask)) * resist_scale + b.
+    r"""Dense synapse: out = (x_delayed @ (W*mask)) * resist_scale + b.
 
-    Stateless. Inputs: x (n_in,). Outputs: out (n_out,) (a current in pA when wired to a soma).
+    Without delays (`max_delay_steps=0`, the default) x_delayed = x and the synapse is stateless.
+    With `max_delay_steps=D >= 1`, input i reaches the weights `delays[i]` steps after it entered:
+    x_delayed[t, i] = x[t - delays[i], i] (zero before anything arrived), delays[i] in 1..D.
+    `delays` (n_in,) [steps] is a run-time parameter (integer-valued, rounded in the step); given
+    by the user (a scalar or one per input) or drawn uniformly from 1..D, reproducibly from `seed`.
+
+    The in-flight inputs are the state leaf `delay_buffer` (batch, D, n_in), a ring buffer kept
+    in delivery order: at the start of a step, slot k holds what arrives k steps later. Each step
+    reads slot 0, rotates by one (slot k+1 -> k, the last slot emptied) and adds x into slot
+    delays[i]-1 of input i. The read and write positions are thus fixed, so the state needs no
+    index leaf and is complete. Inputs: x (n_in,). Outputs: out (n_out,) (pA into a soma).
     """
 
-    def __init__(self, name: str, shape: tuple[int, int], **kwargs: Any) -> None:
+    max_delay_steps: int = 0
+
+    def __init__(self, name: str, shape: tuple[int, int], *, max_delay_steps: int = 0,
+                 delays: Any | None = None, **kwargs: Any) -> None:
         super().__init__(name, shape, **kwargs)
-        self.inputs = (Port("x", (self.shape[0],)),)
+        n_in = self.shape[0]
+        self.inputs = (Port("x", (n_in,)),)
         self.outputs = (Port("out", (self.shape[1],)),)
+        if not (isinstance(max_delay_steps, (int, np.integer)) and max_delay_steps >= 0):
+            raise ValueError(f"In {self.label}: `max_delay_steps` must be an integer >= 0 (0: no delays), "
+                             f"got {max_delay_steps!r}.")
+        self.max_delay_steps = int(max_delay_steps)
+        if self.max_delay_steps == 0:
+            if delays is not None:
+                raise ValueError(f"In {self.label}: `delays` needs `max_delay_steps` >= 1 (the buffer length), "
+                                 "got max_delay_steps=0.")
+            return
+        if delays is None:
+            delays = self.rng("delays").integers(1, self.max_delay_steps + 1, size=n_in)
+        delays = as_param(self.label, "delays", delays, (n_in,))
+        self._params["delays"] = np.broadcast_to(delays, (n_in,)).copy()
+        self.validate_params(self._params)
+
+    def param_rules(self) -> dict[str, ParamRule]:
+        rules = super().param_rules()
+        if self.max_delay_steps:
+            rules["delays"] = ParamRule(low=1.0, high=float(self.max_delay_steps), unit="steps")
+        return rules
+
+    def validate_params(self, params) -> None:
+        super().validate_params(params)
+        delays = params.get("delays")
+        if delays is not None and np.any(np.asarray(delays) != np.round(delays)):
+            bad = np.asarray(delays, np.float64)[np.asarray(delays) != np.round(delays)].ravel()[0]
+            raise ValueError(f"In {self.label}: `delays` must be whole numbers of steps, got {bad:g}.")
 
     def init_state(self, batch: int) -> dict[str, np.ndarray]:
-        return {}
+        if not self.max_delay_steps:
+            return {}
+        return {"delay_buffer": np.zeros((batch, self.max_delay_steps, self.shape[0]))}
+
+    def delay(self, params: Tree, buffer: Any, x: Any) -> tuple[Any, Any]:
+        """(what arrives this step (batch, n_in), the buffer after this step)."""
+        arriving = buffer[:, 0, :]
+        rotated = jnp.concatenate([buffer[:, 1:, :], jnp.zeros_like(buffer[:, :1, :])], axis=1)
+        slots = jnp.arange(self.max_delay_steps, dtype=buffer.dtype)[:, None]
+        lands = (slots == jnp.round(params["delays"])[None, :] - 1).astype(buffer.dtype)   # (D, n_in)
+        return arriving, rotated + x[:, None, :] * lands
 
     def step(self, params: Tree, state: Tree, inputs: Tree, dt: float) -> tuple[Tree, Tree]:
-        out = self.add_bias(params, self.transmit(params, inputs["x"]) * params["resist_scale"])
-        return {}, {"out": out}
+        x, new_state = inputs["x"], {}
+        if self.max_delay_steps:
+            x, new_state["delay_buffer"] = self.delay(params, state["delay_buffer"], x)
+        out = self.add_bias(params, self.transmit(params, x) * params["resist_scale"])
+        return new_state, {"out": out}
 
 
-StaticSynapse = DenseSynapse
-"""StaticSynapse is a DenseSynapse without plasticity; in this library plasticity lives in its
-own classes, so the two are the same computation."""
+class StaticSynapse(DenseSynapse):
+    """A DenseSynapse without plasticity (ngclearn's StaticSynapse). In aotsnn plasticity lives in
+    its own classes, so this is the same computation as DenseSynapse under its ngclearn name."""
