@@ -40,6 +40,14 @@ def cache_dir() -> Path:
     return Path(os.environ.get("AOTSNN_CACHE", Path.home() / ".cache" / "aotsnn"))
 
 
+def compiler_fingerprint() -> str:
+    """Hash of this package's compiler sources: a changed importer or driver invalidates the cache."""
+    digest = hashlib.sha256()
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
 def to_precision(arrays: dict[str, np.ndarray], precision: str) -> dict[str, np.ndarray]:
     """Cast float64 arrays to the artifact precision; bfloat16 is stored as its uint16 bits."""
     cast = {k: np.asarray(v).astype(dtype_numpy(precision)) for k, v in arrays.items()}
@@ -99,7 +107,7 @@ def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host
     with _stage(progress, "trace and lower to StableHLO (jax.export)", timings):
         lowered = lower_step(net, precision)
     key = hashlib.sha256(json.dumps([canonical_text(lowered.stablehlo_text), target_spec.name, target_spec.tvm_target,
-                                     list(target_spec.cflags), precision, aotsnn.__version__,
+                                     list(target_spec.cflags), precision, aotsnn.__version__, compiler_fingerprint(),
                                      tvm.__version__]).encode()).hexdigest()
     staging = Path(tempfile.mkdtemp(prefix=".aotsnn-", dir=out.parent if out.parent.exists() else None))
     try:
