@@ -20,6 +20,7 @@ from tvm import relax
 from tvm.ir.expr import GenericConst as Constant
 
 from aotsnn.export.errors import ExportError
+from aotsnn.export.event_matmul import event_matmul_kernel
 
 R = relax.op
 
@@ -81,6 +82,7 @@ class StableHLOImporter:
         self.functions = {op.attributes["sym_name"].value: op for op in self.module.body.operations
                           if op.operation.name == "func.func"}
         self.builder = relax.BlockBuilder()
+        self.kernels: dict[str, relax.GlobalVar] = {}
         self.handlers: dict[str, Callable] = {
             "stablehlo.constant": self._constant, "stablehlo.broadcast_in_dim": self._broadcast_in_dim,
             "stablehlo.dot_general": self._dot_general, "stablehlo.compare": self._compare,
@@ -203,11 +205,21 @@ class StableHLOImporter:
         rhs_f = [d for d in range(len(rhs_shape)) if d not in rhs_b + rhs_c]
         size = lambda shape, dims: int(np.prod([shape[d] for d in dims])) if dims else 1
         batch, m, k, n = size(lhs_shape, lhs_b), size(lhs_shape, lhs_f), size(lhs_shape, lhs_c), size(rhs_shape, rhs_f)
+        if not lhs_b and lhs_c == [1] and rhs_c == [0] and len(lhs_shape) == 2 and len(rhs_shape) == 2 \
+                and out_dtype.startswith(("float", "bfloat")):
+            return self._event_matmul(xs[0], xs[1], m, k, n, out_dtype)
         lhs = self._permute_reshape(xs[0], lhs_shape, lhs_b + lhs_f + lhs_c, ([batch] if lhs_b else []) + [m, k])
         rhs = self._permute_reshape(xs[1], rhs_shape, rhs_b + rhs_c + rhs_f, ([batch] if rhs_b else []) + [k, n])
         product = R.matmul(lhs, rhs, out_dtype=out_dtype)
         flat = ([batch] if lhs_b else []) + [m, n]
         return product if list(out_shape) == flat else R.reshape(product, out_shape)
+
+    def _event_matmul(self, x, w, m: int, k: int, n: int, dtype: str):
+        """x (m, k) @ w (k, n) through the event-driven kernel (aotsnn.export.event_matmul)."""
+        name = f"event_matmul_{m}x{k}x{n}_{dtype}"
+        if name not in self.kernels:
+            self.kernels[name] = self.builder.add_func(event_matmul_kernel(m, k, n, dtype), name)
+        return relax.call_tir(self.kernels[name], [x, w], relax.TensorType((m, n), dtype))
 
     @staticmethod
     def _permute_reshape(x, shape, order, new_shape):
