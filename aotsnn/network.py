@@ -115,6 +115,11 @@ class Network:
         return {f"{name}.{k}": rule for name, comp in self.components.items()
                 for k, rule in comp.param_rules().items()}
 
+    def topology(self) -> dict[str, np.ndarray]:
+        """Current values of the topology parameters ("<component>.<param>"), e.g. masks."""
+        return {f"{name}.{k}": self._params[f"{name}.{k}"] for name, comp in self.components.items()
+                for k in comp.topology_params()}
+
     def validate_params(self, params: Mapping[str, Any]) -> None:
         for name, comp in self.components.items():
             prefix = f"{name}."

@@ -177,3 +177,32 @@ print("ok", int(out["exc.spikes"].sum()))
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ok")
+
+
+def test_sparse_connectivity_uses_csr_kernels_and_matches_jax(tmp_path):
+    from aotsnn.demo import build_ei_network, demo_inputs
+
+    net = build_ei_network(n_exc=80, n_inh=20, p_conn=0.05)        # sparse: CSR kernels
+    path = compile_network(net, tmp_path / "sparse.aot")
+    assert "csr_scatter" in (path / "driver.c").read_text()
+    session = load(path)
+    inputs = {k: v.astype(np.float32) for k, v in demo_inputs(net, 300, seed=7).items()}
+    _, out = session.run(session.init_state(), inputs)
+    _, ref_out = jax_run(net, net.params, net.init_state(), inputs)
+    assert out["exc.spikes"].sum() > 0
+    for name in out:
+        np.testing.assert_array_equal(out[name], ref_out[name], err_msg=name)
+    # topology is fixed at compile time: the same mask is accepted, another one refused
+    session.set_params(**{"ee.mask": net.params["ee.mask"]})
+    with pytest.raises(ValueError, match="'ee.mask' is topology"):
+        session.set_params(**{"ee.mask": np.ones((80, 80))})
+
+
+def test_kernel_choice_follows_each_masks_density(small_net, small_artifact):
+    source = (small_artifact / "driver.c").read_text()
+    for name in ("ee", "ei", "ie", "ii"):
+        mask = small_net.params[f"{name}.mask"]
+        k, n = mask.shape
+        sparse = np.count_nonzero(mask) <= 0.25 * mask.size
+        assert (f"csr_scatter_1x{k}x{n}_{np.count_nonzero(mask)}_" in source) == sparse, name
+        assert (f"event_matmul_1x{k}x{n}_" in source) == (not sparse), name

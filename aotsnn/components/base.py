@@ -110,6 +110,11 @@ class Component(ABC):
         """Range rules per parameter name; parameters not listed are unconstrained."""
         return {}
 
+    def topology_params(self) -> tuple[str, ...]:
+        """Parameters that are topology: the compiler may specialise kernels to their values
+        (e.g. sparse connectivity), so an artifact refuses to change them at run time."""
+        return ()
+
     @abstractmethod
     def default_params(self) -> dict[str, np.ndarray]:
         """The parameter values given at construction, as numpy arrays."""

@@ -65,11 +65,16 @@ def _stage(progress, name: str, timings: dict):
 
 
 def build_library(stablehlo_text: str, layout: Layout, target: Target, workdir: Path,
-                  progress=None, timings: dict | None = None) -> tuple[Path, dict]:
-    """Compile StableHLO text to `workdir/model.so`; returns (path, build facts)."""
+                  progress=None, timings: dict | None = None,
+                  topology: dict[str, np.ndarray] | None = None) -> tuple[Path, dict]:
+    """Compile StableHLO text to `workdir/model.so`; returns (path, build facts).
+
+    `topology` (parameter name -> value) lets the importer specialise kernels to connection masks.
+    """
     timings = {} if timings is None else timings
+    index = {leaf.name: i for i, leaf in enumerate(layout.params)}
     with _stage(progress, "import StableHLO -> Relax", timings):
-        relax_mod = import_stablehlo(stablehlo_text)
+        relax_mod = import_stablehlo(stablehlo_text, {index[k]: v for k, v in (topology or {}).items()})
     tvm_target = tvm.target.Target(target.tvm_target)
     with _stage(progress, "fuse and build kernels (TVM)", timings):
         kernels = build_kernels(relax_mod, layout, tvm_target)
@@ -106,8 +111,10 @@ def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host
     start = time.perf_counter()
     with _stage(progress, "trace and lower to StableHLO (jax.export)", timings):
         lowered = lower_step(net, precision)
+    topology = to_precision(net.topology(), precision)
+    topology_hashes = {k: hashlib.sha256(v.tobytes()).hexdigest() for k, v in topology.items()}
     key = hashlib.sha256(json.dumps([canonical_text(lowered.stablehlo_text), target_spec.name, target_spec.tvm_target,
-                                     list(target_spec.cflags), precision, aotsnn.__version__, compiler_fingerprint(),
+                                     list(target_spec.cflags), precision, aotsnn.__version__, compiler_fingerprint(), topology_hashes,
                                      tvm.__version__]).encode()).hexdigest()
     staging = Path(tempfile.mkdtemp(prefix=".aotsnn-", dir=out.parent if out.parent.exists() else None))
     try:
@@ -117,7 +124,8 @@ def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host
             shutil.copy(cached / "driver.c", staging / "driver.c")
             facts = {**json.loads((cached / "build.json").read_text()), "cache_hit": True}
         else:
-            _, facts = build_library(lowered.stablehlo_text, lowered.layout, target_spec, staging, progress, timings)
+            _, facts = build_library(lowered.stablehlo_text, lowered.layout, target_spec, staging, progress, timings,
+                                     topology)
             facts["cache_hit"] = False
             if use_cache:
                 cached.mkdir(parents=True, exist_ok=True)
@@ -145,6 +153,7 @@ def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host
             "layout": {group: [leaf.to_json() for leaf in getattr(lowered.layout, group)]
                        for group in ("params", "state", "inputs", "outputs")},
             "param_rules": {k: rule.to_json() for k, rule in net.param_rules().items()},
+            "topology": topology_hashes,
             "build": facts,
             "files": {name: sha256_of(staging / name) for name in HASHED_FILES},
         }

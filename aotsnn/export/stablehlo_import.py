@@ -21,6 +21,7 @@ from tvm.ir.expr import GenericConst as Constant
 
 from aotsnn.export.errors import ExportError
 from aotsnn.export.event_matmul import event_matmul_kernel
+from aotsnn.export.sparse_matmul import MAX_SPARSE_DENSITY, csr_of, gather_kernel, scatter_kernel
 
 R = relax.op
 
@@ -72,7 +73,10 @@ def constant_value(attr: ir.Attribute, shape: tuple[int, ...], dtype: str) -> np
 class StableHLOImporter:
     """Translate one StableHLO module into a Relax IRModule with a function `main`."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, topology: dict[int, np.ndarray] | None = None) -> None:
+        """`topology`: main's argument index -> value, for arguments fixed at compile time (masks)."""
+        self.topology = topology or {}
+        self.values: dict = {}
         self.context = jax_mlir.make_ir_context()
         with self.context:
             try:
@@ -98,6 +102,7 @@ class StableHLOImporter:
         if main is None:
             raise ExportError("the StableHLO module has no public function 'main'")
         block = main.regions[0].blocks[0]
+        self.topology_args = {block.arguments[i]: value for i, value in self.topology.items()}
         params = []
         for i, arg in enumerate(block.arguments):
             shape, dtype = tensor_type(arg.type)
@@ -113,9 +118,11 @@ class StableHLOImporter:
     def _function_body(self, func_op, args: list) -> list:
         block = func_op.regions[0].blocks[0]
         values = {self._key(a): v for a, v in zip(block.arguments, args)}
+        outer, self.values = self.values, values
         for op in block.operations:
             name = op.operation.name
             if name == "func.return" or name == "stablehlo.return":
+                self.values = outer
                 return [self._materialize(values[self._key(o)]) for o in op.operands]
             operands = [values[self._key(o)] for o in op.operands]
             if name.removeprefix("stablehlo.") in ELEMENTWISE:
@@ -207,6 +214,9 @@ class StableHLOImporter:
         batch, m, k, n = size(lhs_shape, lhs_b), size(lhs_shape, lhs_f), size(lhs_shape, lhs_c), size(rhs_shape, rhs_f)
         if not lhs_b and lhs_c == [1] and rhs_c == [0] and len(lhs_shape) == 2 and len(rhs_shape) == 2 \
                 and out_dtype.startswith(("float", "bfloat")):
+            sparse = self._masked_weights(op.operands[1])
+            if sparse is not None:
+                return self._sparse_matmul(xs[0], *sparse, m, k, n, out_dtype)
             return self._event_matmul(xs[0], xs[1], m, k, n, out_dtype)
         lhs = self._permute_reshape(xs[0], lhs_shape, lhs_b + lhs_f + lhs_c, ([batch] if lhs_b else []) + [m, k])
         rhs = self._permute_reshape(xs[1], rhs_shape, rhs_b + rhs_c + rhs_f, ([batch] if rhs_b else []) + [k, n])
@@ -216,10 +226,39 @@ class StableHLOImporter:
 
     def _event_matmul(self, x, w, m: int, k: int, n: int, dtype: str):
         """x (m, k) @ w (k, n) through the event-driven kernel (aotsnn.export.event_matmul)."""
-        name = f"event_matmul_{m}x{k}x{n}_{dtype}"
+        kernel = self._kernel(f"event_matmul_{m}x{k}x{n}_{dtype}", lambda: event_matmul_kernel(m, k, n, dtype))
+        return relax.call_tir(kernel, [x, w], relax.TensorType((m, n), dtype))
+
+    def _masked_weights(self, value: ir.Value):
+        """(W, mask, mask value) when `value` is W * mask with a compile-time mask sparse enough."""
+        owner = value.owner
+        if getattr(owner, "name", "") != "stablehlo.multiply":
+            return None
+        a, b = owner.operands
+        for weights, mask in ((a, b), (b, a)):
+            if mask in self.topology_args:
+                pattern = self.topology_args[mask]
+                if np.count_nonzero(pattern) <= MAX_SPARSE_DENSITY * pattern.size:
+                    return self.values[weights], self.values[mask], pattern
+        return None
+
+    def _sparse_matmul(self, x, weights, mask, pattern: np.ndarray, m: int, k: int, n: int, dtype: str):
+        """x @ (W * mask) with the mask's pattern as CSR constants (aotsnn.export.sparse_matmul)."""
+        row_start, cols = csr_of(pattern)
+        nnz = len(cols)
+        suffix = f"{k}x{n}_{nnz}_{dtype}"
+        gather = self._kernel(f"csr_gather_{suffix}", lambda: gather_kernel(k, n, nnz, dtype))
+        scatter = self._kernel(f"csr_scatter_{m}x{suffix}", lambda: scatter_kernel(m, k, n, nnz, dtype))
+        row_start_c = relax.const(row_start, "int32")
+        cols_c = relax.const(cols if nnz else np.zeros(1, np.int32), "int32")
+        values = self.builder.emit(relax.call_tir(gather, [weights, mask, row_start_c, cols_c],
+                                                  relax.TensorType((max(nnz, 1),), dtype)))
+        return relax.call_tir(scatter, [x, values, row_start_c, cols_c], relax.TensorType((m, n), dtype))
+
+    def _kernel(self, name: str, make) -> relax.GlobalVar:
         if name not in self.kernels:
-            self.kernels[name] = self.builder.add_func(event_matmul_kernel(m, k, n, dtype), name)
-        return relax.call_tir(self.kernels[name], [x, w], relax.TensorType((m, n), dtype))
+            self.kernels[name] = self.builder.add_func(make(), name)
+        return self.kernels[name]
 
     @staticmethod
     def _permute_reshape(x, shape, order, new_shape):
@@ -292,6 +331,10 @@ def canonical_text(text: str) -> str:
         return ir.Module.parse(text).operation.get_asm(enable_debug_info=False)
 
 
-def import_stablehlo(text: str) -> tvm.IRModule:
-    """Relax IRModule with `main(*args) -> tuple` equivalent to the StableHLO module `text`."""
-    return StableHLOImporter(text).translate()
+def import_stablehlo(text: str, topology: dict[int, np.ndarray] | None = None) -> tvm.IRModule:
+    """Relax IRModule with `main(*args) -> tuple` equivalent to the StableHLO module `text`.
+
+    `topology` maps argument indices to values fixed at compile time (connection masks); a
+    product with a sparse one becomes CSR kernels.
+    """
+    return StableHLOImporter(text, topology).translate()

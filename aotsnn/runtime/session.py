@@ -12,6 +12,7 @@ between threads (calls are serialised); independent sessions of one artifact sha
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import threading
 from pathlib import Path
@@ -52,6 +53,7 @@ class Session:
         self.layout = {g: [(l["name"], tuple(l["shape"])) for l in m["layout"][g]]
                        for g in ("params", "state", "inputs", "outputs")}
         self.param_rules = m.get("param_rules", {})
+        self.topology = m.get("topology", {})
         try:
             self._module = tvm_ffi.load_module(str(artifact.library))
             self._run = self._module["aotsnn_run"]
@@ -85,6 +87,10 @@ class Session:
                 raise TypeError(f"parameter '{name}' must be numeric, got dtype {array.dtype}.")
             if array.shape != shapes[name]:
                 raise ValueError(f"parameter '{name}' must have shape {shapes[name]}, got {array.shape}.")
+            if name in self._params and name in self.topology:
+                if hashlib.sha256(np.asarray(array, self.dtype).tobytes()).hexdigest() != self.topology[name]:
+                    raise ValueError(f"parameter '{name}' is topology, fixed when '{self.name}' was compiled "
+                                     "(kernels are specialised to it); recompile to change it.")
             if self.precision != "bfloat16":
                 self._check_rule(name, array)
                 array = array.astype(self.dtype)

@@ -70,6 +70,9 @@ class WeightedSynapse(Component):
     def param_rules(self) -> dict[str, ParamRule]:
         return {"mask": ParamRule(low=0.0, high=1.0)}
 
+    def topology_params(self) -> tuple[str, ...]:
+        return ("mask",)
+
     def default_params(self) -> dict[str, np.ndarray]:
         return dict(self._params)
 

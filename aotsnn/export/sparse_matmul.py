@@ -1,0 +1,62 @@
+"""Sparse, event-driven `x @ (W * mask)` for a mask fixed at compile time (topology).
+
+The mask's non-zeros are stored in CSR form as compile-time constants: `row_start` (k + 1,)
+and `cols` (nnz,). Two kernels:
+
+    gather (runs once per call, it reads only parameters):
+        values[p] = W[r, cols[p]] * mask[r, cols[p]]        for p in row r
+    scatter (every step), for each row r with x[i, r] != 0:
+        out[i, cols[p]] += x[i, r] * values[p]              for p in row r
+
+Per step it reads nnz_row entries per active input instead of n_out. Rows are visited in the same
+order as the dense kernel and the skipped terms are exact zeros, so the sums are the same.
+"""
+from __future__ import annotations
+
+import numpy as np
+from tvm import tirx
+from tvm.script import tirx as T
+
+# Above this fraction of non-zeros the dense event-driven kernel is faster (measured in bench/).
+MAX_SPARSE_DENSITY = 0.25
+
+
+def csr_of(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row_start (k + 1,), cols (nnz,)), int32, of the non-zeros of a (k, n) mask."""
+    rows, cols = np.nonzero(mask)
+    row_start = np.zeros(mask.shape[0] + 1, dtype=np.int32)
+    np.cumsum(np.bincount(rows, minlength=mask.shape[0]), out=row_start[1:])
+    return row_start, cols.astype(np.int32)
+
+
+def gather_kernel(k: int, n: int, nnz: int, dtype: str) -> tirx.PrimFunc:
+    rows, size = k + 1, max(nnz, 1)
+
+    @T.prim_func(private=True)
+    def csr_gather(w: T.Buffer((k, n), dtype), mask: T.Buffer((k, n), dtype), row_start: T.Buffer((rows,), "int32"),
+                   cols: T.Buffer((size,), "int32"), values: T.Buffer((size,), dtype)):
+        T.func_attr({"tirx.noalias": True})
+        for r in range(k):
+            for p in range(row_start[r], row_start[r + 1]):
+                values[p] = w[r, cols[p]] * mask[r, cols[p]]
+
+    return csr_gather
+
+
+def scatter_kernel(m: int, k: int, n: int, nnz: int, dtype: str) -> tirx.PrimFunc:
+    rows, size = k + 1, max(nnz, 1)
+
+    @T.prim_func(private=True)
+    def csr_scatter(x: T.Buffer((m, k), dtype), values: T.Buffer((size,), dtype),
+                    row_start: T.Buffer((rows,), "int32"), cols: T.Buffer((size,), "int32"),
+                    out: T.Buffer((m, n), dtype)):
+        T.func_attr({"tirx.noalias": True})
+        for i in range(m):
+            for j in range(n):
+                out[i, j] = T.cast(0, dtype)
+            for r in range(k):
+                if x[i, r] != T.cast(0, dtype):
+                    for p in range(row_start[r], row_start[r + 1]):
+                        out[i, cols[p]] = out[i, cols[p]] + x[i, r] * values[p]
+
+    return csr_scatter
