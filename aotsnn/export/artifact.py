@@ -29,6 +29,7 @@ from aotsnn.export.errors import ExportError
 from aotsnn.export.kernels import build_kernels
 from aotsnn.export.lower import Layout, check_precision, lower_step
 from aotsnn.export.plan import dtype_numpy
+from aotsnn.export.sparse_matmul import MAX_SPARSE_DENSITY
 from aotsnn.export.stablehlo_import import canonical_text, import_stablehlo
 from aotsnn.network import Network
 from aotsnn.runtime.format import (FORMAT_VERSION, HASHED_FILES, MANIFEST, arrays_to_bytes, sha256_of,
@@ -66,7 +67,8 @@ def _stage(progress, name: str, timings: dict):
 
 def build_library(stablehlo_text: str, layout: Layout, target: Target, workdir: Path,
                   progress=None, timings: dict | None = None,
-                  topology: dict[str, np.ndarray] | None = None) -> tuple[Path, dict]:
+                  topology: dict[str, np.ndarray] | None = None,
+                  sparse_threshold: float = MAX_SPARSE_DENSITY) -> tuple[Path, dict]:
     """Compile StableHLO text to `workdir/model.so`; returns (path, build facts).
 
     `topology` (parameter name -> value) lets the importer specialise kernels to connection masks.
@@ -74,7 +76,8 @@ def build_library(stablehlo_text: str, layout: Layout, target: Target, workdir: 
     timings = {} if timings is None else timings
     index = {leaf.name: i for i, leaf in enumerate(layout.params)}
     with _stage(progress, "import StableHLO -> Relax", timings):
-        relax_mod = import_stablehlo(stablehlo_text, {index[k]: v for k, v in (topology or {}).items()})
+        relax_mod = import_stablehlo(stablehlo_text, {index[k]: v for k, v in (topology or {}).items()},
+                                     sparse_threshold)
     tvm_target = tvm.target.Target(target.tvm_target)
     with _stage(progress, "fuse and build kernels (TVM)", timings):
         kernels = build_kernels(relax_mod, layout, tvm_target)
@@ -98,11 +101,12 @@ def build_library(stablehlo_text: str, layout: Layout, target: Target, workdir: 
 
 def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host",
                     precision: str = "float32", use_cache: bool = True, progress=None,
-                    source: str | None = None) -> Path:
+                    source: str | None = None, sparse_threshold: float = MAX_SPARSE_DENSITY) -> Path:
     """Compile `net` for `target` into the artifact directory `out` (replaced if it exists).
 
     `source` ("module:function" that builds `net`) is recorded so `aotsnn verify` can rebuild
-    the reference without being told.
+    the reference without being told. Connection masks with at most `sparse_threshold` non-zeros
+    use sparse (CSR) kernels; 0 forces dense kernels everywhere.
     """
     check_precision(precision)
     target_spec = get_target(target)
@@ -114,7 +118,7 @@ def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host
     topology = to_precision(net.topology(), precision)
     topology_hashes = {k: hashlib.sha256(v.tobytes()).hexdigest() for k, v in topology.items()}
     key = hashlib.sha256(json.dumps([canonical_text(lowered.stablehlo_text), target_spec.name, target_spec.tvm_target,
-                                     list(target_spec.cflags), precision, aotsnn.__version__, compiler_fingerprint(), topology_hashes,
+                                     list(target_spec.cflags), precision, aotsnn.__version__, compiler_fingerprint(), topology_hashes, sparse_threshold,
                                      tvm.__version__]).encode()).hexdigest()
     staging = Path(tempfile.mkdtemp(prefix=".aotsnn-", dir=out.parent if out.parent.exists() else None))
     try:
@@ -125,7 +129,7 @@ def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host
             facts = {**json.loads((cached / "build.json").read_text()), "cache_hit": True}
         else:
             _, facts = build_library(lowered.stablehlo_text, lowered.layout, target_spec, staging, progress, timings,
-                                     topology)
+                                     topology, sparse_threshold)
             facts["cache_hit"] = False
             if use_cache:
                 cached.mkdir(parents=True, exist_ok=True)

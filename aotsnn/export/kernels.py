@@ -18,6 +18,7 @@ from tvm.s_tir import dlight
 from aotsnn.export.errors import ExportError
 from aotsnn.export.lower import Layout
 from aotsnn.export.plan import Plan, extract_plan
+from aotsnn.export.schedules import VectorizeElementwise
 
 FUSION_PASSES = (
     relax.transform.FoldConstant(),
@@ -46,11 +47,11 @@ def fuse(mod: tvm.IRModule) -> tvm.IRModule:
 
 
 def schedule(funcs: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModule:
-    """Apply dlight's CPU rules to the kernels they recognise; others keep TVM's default."""
+    """Apply dlight's CPU rules and ours (aotsnn.export.schedules) to the kernels they recognise."""
     if target.kind.name != "llvm":
         return funcs
     with target:
-        return dlight.ApplyDefaultSchedule(dlight.cpu.GEMV(), dlight.cpu.Reduction())(funcs)
+        return dlight.ApplyDefaultSchedule(dlight.cpu.GEMV(), dlight.cpu.Reduction(), VectorizeElementwise())(funcs)
 
 
 def build_kernels(relax_mod: tvm.IRModule, layout: Layout, target: tvm.target.Target) -> Kernels:

@@ -21,6 +21,7 @@ from tvm.ir.expr import GenericConst as Constant
 
 from aotsnn.export.errors import ExportError
 from aotsnn.export.event_matmul import event_matmul_kernel
+from aotsnn.export.exp_kernel import exp_f32
 from aotsnn.export.sparse_matmul import MAX_SPARSE_DENSITY, csr_of, gather_kernel, scatter_kernel
 
 R = relax.op
@@ -73,9 +74,12 @@ def constant_value(attr: ir.Attribute, shape: tuple[int, ...], dtype: str) -> np
 class StableHLOImporter:
     """Translate one StableHLO module into a Relax IRModule with a function `main`."""
 
-    def __init__(self, text: str, topology: dict[int, np.ndarray] | None = None) -> None:
-        """`topology`: main's argument index -> value, for arguments fixed at compile time (masks)."""
+    def __init__(self, text: str, topology: dict[int, np.ndarray] | None = None,
+                 sparse_threshold: float = MAX_SPARSE_DENSITY) -> None:
+        """`topology`: main's argument index -> value, for arguments fixed at compile time (masks);
+        a product with a mask whose density is at most `sparse_threshold` uses CSR kernels."""
         self.topology = topology or {}
+        self.sparse_threshold = sparse_threshold
         self.values: dict = {}
         self.context = jax_mlir.make_ir_context()
         with self.context:
@@ -94,7 +98,7 @@ class StableHLOImporter:
             "stablehlo.reshape": self._reshape, "stablehlo.transpose": self._transpose,
             "stablehlo.reduce": self._reduce, "stablehlo.concatenate": self._concatenate,
             "stablehlo.slice": self._slice, "stablehlo.clamp": self._clamp, "stablehlo.iota": self._iota,
-            "func.call": self._call,
+            "func.call": self._call, "stablehlo.exponential": self._exponential,
         }
 
     def translate(self) -> tvm.IRModule:
@@ -238,7 +242,7 @@ class StableHLOImporter:
         for weights, mask in ((a, b), (b, a)):
             if mask in self.topology_args:
                 pattern = self.topology_args[mask]
-                if np.count_nonzero(pattern) <= MAX_SPARSE_DENSITY * pattern.size:
+                if np.count_nonzero(pattern) <= self.sparse_threshold * pattern.size:
                     return self.values[weights], self.values[mask], pattern
         return None
 
@@ -266,6 +270,12 @@ class StableHLOImporter:
             x = R.permute_dims(x, order)
         permuted = [shape[d] for d in order]
         return x if permuted == list(new_shape) else R.reshape(x, new_shape)
+
+    def _exponential(self, op, xs):
+        """float32: the vectorisable ~1 ulp exp of aotsnn.export.exp_kernel; other dtypes: TVM's."""
+        if self._result_type(op)[1] == "float32":
+            return self.builder.call_te(exp_f32, xs[0])
+        return R.exp(xs[0])
 
     def _compare(self, op, xs):
         direction = stablehlo.ComparisonDirectionAttr(op.attributes["comparison_direction"]).value
@@ -331,10 +341,11 @@ def canonical_text(text: str) -> str:
         return ir.Module.parse(text).operation.get_asm(enable_debug_info=False)
 
 
-def import_stablehlo(text: str, topology: dict[int, np.ndarray] | None = None) -> tvm.IRModule:
+def import_stablehlo(text: str, topology: dict[int, np.ndarray] | None = None,
+                     sparse_threshold: float = MAX_SPARSE_DENSITY) -> tvm.IRModule:
     """Relax IRModule with `main(*args) -> tuple` equivalent to the StableHLO module `text`.
 
     `topology` maps argument indices to values fixed at compile time (connection masks); a
     product with a sparse one becomes CSR kernels.
     """
-    return StableHLOImporter(text, topology).translate()
+    return StableHLOImporter(text, topology, sparse_threshold).translate()

@@ -13,12 +13,14 @@ import numpy as np
 from aotsnn.components.base import POSITIVE, Component, ParamRule, Port, Tree, as_param
 
 
-def exp_term_ceiling(dtype: Any, spike_slope: Any) -> Any:
-    """Largest exponent x fed to exp() in `dtype` such that spike_slope * exp(x) stays finite.
+def exp_term_ceiling(dtype: Any) -> float:
+    """Largest exponent fed to exp() in `dtype`: log(finfo.max) - 2 (86.7 in float32, 9.09 in float16)."""
+    return float(np.log(jnp.finfo(dtype).max)) - 2.0
 
-    log(finfo.max / spike_slope) - 2, e.g. 86.7 - log(dT) for float32, 9.09 - log(dT) for float16.
-    """
-    return float(np.log(jnp.finfo(dtype).max)) - 2.0 - jnp.log(spike_slope)
+
+def exp_term_cap(dtype: Any) -> float:
+    """Largest value of the term dT * exp(x): finfo.max / e^2, finite in `dtype`."""
+    return float(jnp.finfo(dtype).max) * float(np.exp(-2.0))
 
 
 class ExponentialSoma(Component):
@@ -29,7 +31,8 @@ class ExponentialSoma(Component):
         V <- V + (dt/tau) * (-V + dT * exp((V - V_rh)/dT) + R*I)
         spike = V > V_th ;  V <- V_reset where spike
 
-    The exponent is clamped at min((V_th - V_rh)/dT, log(finfo.max/dT) - 2). V never starts a
+    The exponent is clamped at min((V_th - V_rh)/dT, log(finfo.max) - 2) and the term dT*exp(.)
+    at finfo.max/e^2 (no log on the hot path). V never starts a
     step above V_th (it would have been reset), so in float32 the clamp never changes a
     trajectory; it only guarantees that exp() cannot overflow to Inf (spark-snn's float16
     default turns V into NaN for good).
@@ -84,9 +87,10 @@ class ExponentialSoma(Component):
         slope = params["spike_slope"]
         rheobase = params["rheobase_threshold"] - params["potential_rest"]
         threshold = params["threshold"] - params["potential_rest"]
-        ceiling = jnp.minimum((threshold - rheobase) / slope, exp_term_ceiling(v_rel.dtype, slope))
+        ceiling = jnp.minimum((threshold - rheobase) / slope, exp_term_ceiling(v_rel.dtype))
         exponent = jnp.minimum((v_rel - rheobase) / slope, ceiling)
-        return -v_rel + slope * jnp.exp(exponent) + params["resistance"] * current
+        term = jnp.minimum(slope * jnp.exp(exponent), exp_term_cap(v_rel.dtype))
+        return -v_rel + term + params["resistance"] * current
 
     def fire_and_reset(self, params: Tree, v_rel: Any) -> tuple[Any, Any]:
         """Strict threshold test and reset: returns (v_rel after reset, spikes as 0/1)."""

@@ -1,0 +1,63 @@
+"""Benchmark workloads built from the library's components (used by bench/ and tests).
+
+COBA (Vogels & Abbott 2005; Brette et al. 2007, benchmark 1) with exponential integrate-and-fire
+somas: N neurons, 80% excitatory, 20% inhibitory, random connectivity p = 0.02, conductance
+synapses with exponential decay (tau_e = 5 ms, tau_i = 10 ms, E_e = 0 mV, E_i = -80 mV,
+increments w_e = 0.6, w_i = 6.7), membrane tau 20 ms, rest and reset -60 mV, threshold -50 mV
+(rheobase -50.5 mV, slope 0.5 mV: close to the LIF of the original), refractory 5 ms, a constant
+drive of 20 mV (R = 1 GOhm, I = 20 pA), dt = 0.1 ms. Initial V uniform in [-60, -50] mV.
+bench/brian2_coba.py states the same equations for Brian2.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from aotsnn.components.initializers import constant
+from aotsnn.components.somas.refractory import RefractoryExponentialSoma
+from aotsnn.components.synapses.conductance import ExponentialSynapse
+from aotsnn.network import Network
+
+COBA = dict(tau_m=20.0, v_rest=-60.0, v_reset=-60.0, v_threshold=-50.0, v_rheobase=-50.5, delta_t=0.5,
+            refractory=5.0, tau_e=5.0, tau_i=10.0, e_e=0.0, e_i=-80.0, w_e=0.6, w_i=6.7, drive=20.0,
+            p_conn=0.02, dt=0.1)
+
+
+def coba_network(n: int = 4000, *, seed: int = 0) -> Network:
+    c = COBA
+    sizes = {"exc": n * 4 // 5, "inh": n - n * 4 // 5}
+    net = Network("coba", dt=c["dt"])
+    for i, (pre, post) in enumerate((("exc", "exc"), ("exc", "inh"), ("inh", "exc"), ("inh", "inh"))):
+        exc = pre == "exc"
+        net.add(ExponentialSynapse(f"{pre[0]}{post[0]}", (sizes[pre], sizes[post]), weight_init=constant(1.0),
+                                   tau_decay=c["tau_e"] if exc else c["tau_i"], g_syn_bar=c["w_e"] if exc else c["w_i"],
+                                   syn_rest=c["e_e"] if exc else c["e_i"], p_conn=c["p_conn"], seed=seed + i))
+    for pop, size in sizes.items():
+        net.add(RefractoryExponentialSoma(pop, size, potential_rest=c["v_rest"], potential_reset=c["v_reset"],
+                                          potential_tau=c["tau_m"], resistance=1.0, threshold=c["v_threshold"],
+                                          rheobase_threshold=c["v_rheobase"], spike_slope=c["delta_t"],
+                                          cooldown=c["refractory"]))
+        net.add_input(f"drive_{pop}", (size,))
+        net.connect(f"drive_{pop}", f"{pop}.i")
+    for pre, post in (("exc", "exc"), ("exc", "inh"), ("inh", "exc"), ("inh", "inh")):
+        syn = f"{pre[0]}{post[0]}"
+        net.connect(f"{pre}.spikes", f"{syn}.s")
+        net.connect(f"{post}.v", f"{syn}.v")
+        net.connect(f"{syn}.i", f"{post}.i")
+    net.record("exc.spikes", "inh.spikes")
+    return net
+
+
+def coba_initial_state(net: Network, *, seed: int = 1) -> dict[str, np.ndarray]:
+    """The network's initial state with V uniform between reset and threshold."""
+    rng = np.random.default_rng(seed)
+    state = net.init_state()
+    span = COBA["v_threshold"] - COBA["v_reset"]
+    for pop in ("exc", "inh"):
+        state[f"{pop}.v_rel"] = rng.uniform(0.0, span, size=state[f"{pop}.v_rel"].shape)
+        state[f"{pop}.prev_v"] = state[f"{pop}.v_rel"] + COBA["v_rest"]
+    return state
+
+
+def coba_inputs(net: Network, steps: int) -> dict[str, np.ndarray]:
+    """The constant 20 pA drive, (steps, batch, n) per population."""
+    return {name: np.full((steps, net.batch, *shape), COBA["drive"]) for name, shape in net.input_shapes.items()}
