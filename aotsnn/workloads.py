@@ -61,3 +61,67 @@ def coba_initial_state(net: Network, *, seed: int = 1) -> dict[str, np.ndarray]:
 def coba_inputs(net: Network, steps: int) -> dict[str, np.ndarray]:
     """The constant 20 pA drive, (steps, batch, n) per population."""
     return {name: np.full((steps, net.batch, *shape), COBA["drive"]) for name, shape in net.input_shapes.items()}
+
+
+def feedforward_network(layers: tuple[int, ...] = (784, 512, 10), *, ff_mean: float = 350.0,
+                        ff_std: float = 400.0, seed: int = 0) -> Network:
+    """A dense feed-forward SNN: input spikes -> current-based ExponentialSynapse -> ExponentialSoma.
+
+    Synapses are current-based (syn_rest=None, tau_decay = 5 ms), weights gaussian(ff_mean/fan_in,
+    ff_std/fan_in) [pA per spike], which keeps the layers firing sparsely under ~20 Hz Poisson
+    input; every layer's spikes are recorded.
+    """
+    from aotsnn.components.initializers import gaussian
+    from aotsnn.components.somas.exponential import ExponentialSoma
+
+    net = Network("feedforward", dt=COBA["dt"])
+    net.add_input("spikes_in", (layers[0],))
+    source = "spikes_in"
+    for i, (n_in, n_out) in enumerate(zip(layers[:-1], layers[1:])):
+        net.add(ExponentialSynapse(f"w{i}", (n_in, n_out), syn_rest=None, tau_decay=COBA["tau_e"], g_syn_bar=1.0,
+                                   weight_init=gaussian(mean=ff_mean / n_in, std=ff_std / n_in), seed=seed + i))
+        net.add(ExponentialSoma(f"l{i}", n_out))
+        net.connect(source, f"w{i}.s")
+        net.connect(f"l{i}.v", f"w{i}.v")
+        net.connect(f"w{i}.i", f"l{i}.i")
+        net.record(f"l{i}.spikes")
+        source = f"l{i}.spikes"
+    return net
+
+
+def poisson_inputs(net: Network, steps: int, *, rate_hz: float = 20.0, seed: int = 2) -> dict[str, np.ndarray]:
+    """0/1 Poisson spike trains at `rate_hz`, (steps, batch, n) per input."""
+    rng = np.random.default_rng(seed)
+    p = rate_hz * net.dt / 1000.0
+    return {name: (rng.uniform(size=(steps, net.batch, *shape)) < p).astype(np.float64)
+            for name, shape in net.input_shapes.items()}
+
+
+def recurrent_population(n: int, *, p_conn: float = 0.02, seed: int = 0) -> Network:
+    """One recurrent excitatory population of n COBA-like neurons, for size sweeps.
+
+    Connection probability `p_conn`, weights scaled so each neuron receives the same total
+    conductance whatever n is (g_syn_bar = 0.6 / (p_conn * n)); drive it with `noisy_drive`.
+    """
+    c = COBA
+    net = Network("recurrent", dt=c["dt"])
+    net.add(ExponentialSynapse("rec", (n, n), weight_init=constant(1.0), tau_decay=c["tau_e"],
+                               g_syn_bar=0.6 / max(p_conn * n, 1.0), syn_rest=c["e_e"],
+                               p_conn=p_conn, seed=seed))
+    net.add(RefractoryExponentialSoma("pop", n, potential_rest=c["v_rest"], potential_reset=c["v_reset"],
+                                      potential_tau=c["tau_m"], resistance=1.0, threshold=c["v_threshold"],
+                                      rheobase_threshold=c["v_rheobase"], spike_slope=c["delta_t"],
+                                      cooldown=c["refractory"]))
+    net.add_input("drive", (n,))
+    net.connect("drive", "pop.i")
+    net.connect("rec.i", "pop.i")
+    net.connect("pop.spikes", "rec.s")
+    net.connect("pop.v", "rec.v")
+    net.record("pop.spikes")
+    return net
+
+
+def noisy_drive(net: Network, steps: int, *, mean: float = 8.0, std: float = 13.0, seed: int = 3) -> dict[str, np.ndarray]:
+    """White-noise current [pA] on every input, (steps, batch, n): sub-threshold mean, noise-driven firing."""
+    rng = np.random.default_rng(seed)
+    return {name: rng.normal(mean, std, size=(steps, net.batch, *shape)) for name, shape in net.input_shapes.items()}

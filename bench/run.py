@@ -1,19 +1,25 @@
-"""Steps per second: the compiled artifact's run() versus JAX, on the demo network and a size sweep.
+"""aotsnn benchmarks: one command, one table, plots.
 
-    python bench/run.py [--steps 5000] [--sizes 300,1000,3000] [--out bench/results]
+    python bench/run.py [--quick] [--brian-python PATH] [--out bench/results]
 
-For each network size (E/I demo network, 80/20 split, p_conn 0.1) it measures:
-  artifact run        one session.run call over T steps (time loop in compiled C)
-  jax.jit(lax.scan)   the same network, time loop in XLA, CPU
-  artifact step loop  session.step from a Python loop
-  jax.jit step loop   jax.jit(net.apply) from a Python loop
-Each figure is the best of 3 repeats after a warm-up. Prints a table, saves results.json and a plot.
+Workloads (aotsnn.workloads):
+  coba         COBA, 4000 neurons, 80/20 E/I, p = 0.02, conductance synapses, dt = 0.1 ms
+  feedforward  784-512-10 dense layers (current-based exponential synapses), 20 Hz Poisson input
+  sweep        one recurrent population, N = 100 ... 10,000, p = 0.02, noisy drive
+Peers, same machine and run: jax.jit of the same network with the time loop in lax.scan (CPU),
+and, for COBA, Brian2 cpp_standalone (its own interpreter: --brian-python or BRIAN2_PYTHON; see
+bench/README.md). Each figure is the best of 3 timed runs after a warm-up. For every aotsnn run
+the table gives the bytes that must move per step (event-driven: the weight rows of the neurons
+that spiked, plus state read and written once), the achieved bandwidth and its fraction of the
+measured copy bandwidth. Results go to results.json and plots to *.png under --out.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,9 +31,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aotsnn.demo import build_ei_network, demo_inputs  # noqa: E402
 from aotsnn.export import compile_network  # noqa: E402
 from aotsnn.runtime import load  # noqa: E402
+from aotsnn import workloads  # noqa: E402
 
 
 def best_of(fn, repeats: int = 3) -> float:
@@ -40,87 +46,163 @@ def best_of(fn, repeats: int = 3) -> float:
     return min(times)
 
 
-def measure(n_total: int, steps: int, loop_steps: int, workdir: Path) -> dict:
-    net = build_ei_network(n_exc=n_total * 4 // 5, n_inh=n_total // 5)
+def copy_bandwidth(nbytes: int = 1 << 28) -> float:
+    """Bytes per second of a large numpy copy (read + write counted), best of 5."""
+    src = np.ones(nbytes // 8)
+    dst = np.empty_like(src)
+    return 2 * nbytes / min(best_of(lambda: np.copyto(dst, src), 1) for _ in range(5))
+
+
+def bytes_per_step(net, spikes_per_step: dict[str, float], sparse_threshold: float, state_bytes: int) -> float:
+    """Weight bytes the event-driven kernels read per step (rows of spiking inputs) + state in and out."""
+    total = 2.0 * state_bytes
+    sources = {w.target.split(".")[0]: w.source for w in net.wires if w.target.endswith((".s", ".x"))}
+    for name, mask in net.topology().items():
+        comp = name.split(".")[0]
+        density = np.count_nonzero(mask) / mask.size
+        row = density * mask.shape[1] * 8 if density <= sparse_threshold else mask.shape[1] * 4
+        total += spikes_per_step.get(sources[comp], 0.0) * row
+    return total
+
+
+def run_aotsnn(net, state, inputs, workdir: Path, label: str, sparse_threshold: float | None = None) -> dict:
+    options = {} if sparse_threshold is None else {"sparse_threshold": sparse_threshold}
     start = time.perf_counter()
-    path = compile_network(net, workdir / f"ei{n_total}.aot", use_cache=False)
+    path = compile_network(net, workdir / f"{label}.aot", use_cache=False, **options)
     compile_s = time.perf_counter() - start
-    manifest = json.loads((path / "manifest.json").read_text())
     session = load(path)
-    inputs = {k: v.astype(np.float32) for k, v in demo_inputs(net, steps).items()}
-    state0 = session.init_state()
-    results = {"neurons": n_total, "compile_s": compile_s, "kernels": manifest["build"]["kernels"],
-               "calls_per_step": manifest["build"]["kernel_calls_per_step"]}
-    results["artifact_run"] = steps / best_of(lambda: session.run(state0, inputs))
+    state = {k: v.astype(np.float32) for k, v in state.items()}
+    inputs = {k: v.astype(np.float32) for k, v in inputs.items()}
+    steps = next(iter(inputs.values())).shape[0]
+    wall = best_of(lambda: session.run(state, inputs))
+    _, out = session.run(state, inputs)
+    spikes = {name: float(out[name].sum()) / steps for name in out}
+    spikes.update({w.source: spikes.get(w.source, 0.0) for w in net.wires})
+    spikes.update({k: float(v.sum()) / steps for k, v in inputs.items() if set(np.unique(v)) <= {0.0, 1.0}})
+    from aotsnn.export.sparse_matmul import MAX_SPARSE_DENSITY
+    threshold = MAX_SPARSE_DENSITY if sparse_threshold is None else sparse_threshold
+    moved = bytes_per_step(net, spikes, threshold, sum(v.nbytes for v in state.values()))
+    return {"wall_s": wall, "compile_s": compile_s, "steps": steps, "bandwidth": moved * steps / wall,
+            "spikes": float(sum(out[k].sum() for k in out)), "outputs": out}
 
-    params = {k: jnp.asarray(v) for k, v in session.params.items()}
-    jstate = {k: jnp.asarray(v) for k, v in state0.items()}
-    jinputs = {k: jnp.asarray(v) for k, v in inputs.items()}
+
+def run_jax(net, state, inputs) -> dict:
+    cast = lambda t: {k: jnp.asarray(v, jnp.float32) for k, v in t.items()}
+    params, jstate, jinputs = cast(net.params), cast(state), cast(inputs)
     scan = jax.jit(lambda p, s, x: net.run(s, x, p))
-    results["jax_scan"] = steps / best_of(lambda: jax.block_until_ready(scan(params, jstate, jinputs)))
-
-    short = {k: v[:loop_steps] for k, v in inputs.items()}
-
-    def artifact_loop():
-        state = state0
-        for t in range(loop_steps):
-            state, _ = session.step(state, {k: v[t] for k, v in short.items()})
-
-    results["artifact_step_loop"] = loop_steps / best_of(artifact_loop)
-    jstep = jax.jit(net.apply)
-    jshort = {k: jnp.asarray(v) for k, v in short.items()}
-
-    def jax_loop():
-        state = jstate
-        for t in range(loop_steps):
-            state, _ = jstep(params, state, {k: v[t] for k, v in jshort.items()})
-        jax.block_until_ready(state)
-
-    results["jax_step_loop"] = loop_steps / best_of(jax_loop)
-    return results
+    wall = best_of(lambda: jax.block_until_ready(scan(params, jstate, jinputs)))
+    _, out = scan(params, jstate, jinputs)
+    steps = next(iter(inputs.values())).shape[0]
+    return {"wall_s": wall, "steps": steps, "spikes": float(sum(jnp.sum(v) for v in out.values())),
+            "outputs": {k: np.asarray(v) for k, v in out.items()}}
 
 
-COLUMNS = ("artifact_run", "jax_scan", "artifact_step_loop", "jax_step_loop")
+def run_brian2(python: str, n: int, steps: int, workdir: Path) -> dict | str:
+    script = Path(__file__).parent / "brian2_coba.py"
+    result = subprocess.run([python, str(script), "--n", str(n), "--duration", str(steps * 1e-4),
+                             "--build-dir", str(workdir / "brian")], capture_output=True, text=True)
+    if result.returncode != 0:
+        return f"Brian2 failed: {result.stderr.strip().splitlines()[-1] if result.stderr.strip() else result.returncode}"
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    return {"wall_s": data["run_s"], "steps": steps, "spikes": float(data["spikes"])}
+
+
+def identical(a: dict, b: dict) -> bool:
+    return all(np.array_equal(a["outputs"][k], b["outputs"][k]) for k in a["outputs"])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=5000)
-    parser.add_argument("--loop-steps", type=int, default=500)
-    parser.add_argument("--sizes", default="300,1000,3000")
+    parser.add_argument("--quick", action="store_true", help="fewer steps and sizes (a smoke run)")
+    parser.add_argument("--brian-python", default=os.environ.get("BRIAN2_PYTHON"))
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    steps = 500 if args.quick else 2000
+    sizes = (100, 1000) if args.quick else (100, 300, 1000, 3000, 10000)
+    copy_bw = copy_bandwidth()
+    rows: list[dict] = []
+
+    def add(workload: str, label: str, result: dict | str, jax_row: dict | None = None, brian_row=None):
+        if isinstance(result, str):
+            print(f"{workload}/{label}: {result}")
+            return
+        sim_s = result["steps"] * 1e-4
+        row = {"workload": workload, "runner": label, "sim_per_wall": sim_s / result["wall_s"],
+               "steps_per_s": result["steps"] / result["wall_s"], "spikes": result["spikes"],
+               "compile_s": result.get("compile_s"), "bandwidth": result.get("bandwidth")}
+        if jax_row is not None and "outputs" in result:
+            row["identical_to_jax"] = identical(result, jax_row)
+        row["vs_jax"] = row["steps_per_s"] / (jax_row["steps"] / jax_row["wall_s"]) if jax_row else None
+        row["vs_brian2"] = (row["steps_per_s"] / (brian_row["steps"] / brian_row["wall_s"])
+                            if isinstance(brian_row, dict) else None)
+        rows.append(row)
+        print(f"  {workload:<14} {label:<26} {row['steps_per_s']:>12,.0f} steps/s", flush=True)
+
     with tempfile.TemporaryDirectory() as tmp:
-        for size in [int(s) for s in args.sizes.split(",")]:
-            rows.append(measure(size, args.steps, args.loop_steps, Path(tmp)))
-            r = rows[-1]
-            print(f"measured N={size}: artifact {r['artifact_run']:,.0f} steps/s", flush=True)
-    header = f"{'neurons':>8} {'compile s':>9} {'kernels':>7} " + " ".join(f"{c:>18}" for c in COLUMNS) + f" {'run/jax_scan':>12}"
-    print(f"\nsteps/second on {platform.processor() or platform.machine()} ({args.steps} steps; loops {args.loop_steps})")
-    print(header)
+        tmp = Path(tmp)
+        print("COBA ...", flush=True)
+        net = workloads.coba_network(4000)
+        state, inputs = workloads.coba_initial_state(net), workloads.coba_inputs(net, steps)
+        jax_row = run_jax(net, state, inputs)
+        brian = run_brian2(args.brian_python, 4000, steps, tmp) if args.brian_python else \
+            "no Brian2 interpreter (--brian-python or BRIAN2_PYTHON): row skipped"
+        add("coba", "aotsnn (auto: CSR)", run_aotsnn(net, state, inputs, tmp, "coba"), jax_row, brian)
+        add("coba", "aotsnn (dense event)", run_aotsnn(net, state, inputs, tmp, "coba_dense", 0.0), jax_row, brian)
+        add("coba", "jax.jit(lax.scan)", jax_row, jax_row, brian)
+        add("coba", "Brian2 cpp_standalone", brian, jax_row, brian)
+
+        print("feed-forward 784-512-10 ...", flush=True)
+        net = workloads.feedforward_network()
+        state, inputs = net.init_state(), workloads.poisson_inputs(net, steps)
+        jax_row = run_jax(net, state, inputs)
+        add("feedforward", "aotsnn", run_aotsnn(net, state, inputs, tmp, "ff"), jax_row)
+        add("feedforward", "jax.jit(lax.scan)", jax_row, jax_row)
+
+        print("size sweep ...", flush=True)
+        for n in sizes:
+            net = workloads.recurrent_population(n)
+            state, inputs = net.init_state(), workloads.noisy_drive(net, steps)
+            jax_row = run_jax(net, state, inputs)
+            add(f"sweep N={n}", "aotsnn", run_aotsnn(net, state, inputs, tmp, f"sweep{n}"), jax_row)
+            add(f"sweep N={n}", "jax.jit(lax.scan)", jax_row, jax_row)
+
+    print(f"\n{platform.machine()}, {os.cpu_count()} cores, copy bandwidth {copy_bw / 1e9:.1f} GB/s, {steps} steps "
+          f"of 0.1 ms")
+    print(f"{'workload':<14} {'runner':<26} {'steps/s':>10} {'sim s/wall s':>12} {'vs jax':>7} {'vs brian2':>9} "
+          f"{'spikes':>8} {'== jax':>6} {'GB/s':>6} {'of copy':>7}")
     for r in rows:
-        print(f"{r['neurons']:>8} {r['compile_s']:>9.2f} {r['kernels']:>7} " +
-              " ".join(f"{r[c]:>18,.0f}" for c in COLUMNS) + f" {r['artifact_run'] / r['jax_scan']:>12.2f}")
-    (out / "results.json").write_text(json.dumps(rows, indent=2))
+        bw = r["bandwidth"]
+        fmt = lambda x, spec: "-" if x is None else format(x, spec)
+        print(f"{r['workload']:<14} {r['runner']:<26} {r['steps_per_s']:>10,.0f} {r['sim_per_wall']:>12.3f} "
+              f"{fmt(r['vs_jax'], '.2f'):>7} {fmt(r['vs_brian2'], '.2f'):>9} {r['spikes']:>8.0f} "
+              f"{'-' if 'identical_to_jax' not in r else ('yes' if r['identical_to_jax'] else 'no'):>6} "
+              f"{fmt(None if bw is None else bw / 1e9, '.2f'):>6} {fmt(None if bw is None else bw / copy_bw, '.1%'):>7}")
+    (out / "results.json").write_text(json.dumps({"copy_bandwidth": copy_bw, "steps": steps, "rows": rows}, indent=2))
+    plot(rows, out)
+
+
+def plot(rows: list[dict], out: Path) -> None:
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for c in COLUMNS:
-            ax.loglog([r["neurons"] for r in rows], [r[c] for r in rows], marker="o", label=c)
-        ax.set_xlabel("neurons (E/I network, p_conn 0.1)")
-        ax.set_ylabel("steps / second")
-        ax.legend()
-        ax.grid(True, which="both", alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(out / "steps_per_second.png", dpi=120)
-        print(f"plot: {out / 'steps_per_second.png'}")
     except ImportError:
         print("matplotlib not installed: no plot (pip install -e '.[bench]')")
+        return
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for runner in ("aotsnn", "jax.jit(lax.scan)"):
+        sweep = [r for r in rows if r["workload"].startswith("sweep") and r["runner"] == runner]
+        ax.loglog([int(r["workload"].split("=")[1]) for r in sweep], [r["steps_per_s"] for r in sweep],
+                  marker="o", label=runner)
+    ax.set_xlabel("neurons (one recurrent population, p = 0.02)")
+    ax.set_ylabel("steps / second")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "sweep.png", dpi=120)
+    print(f"plot: {out / 'sweep.png'}")
 
 
 if __name__ == "__main__":

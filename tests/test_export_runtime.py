@@ -206,3 +206,18 @@ def test_kernel_choice_follows_each_masks_density(small_net, small_artifact):
         sparse = np.count_nonzero(mask) <= 0.25 * mask.size
         assert (f"csr_scatter_1x{k}x{n}_{np.count_nonzero(mask)}_" in source) == sparse, name
         assert (f"event_matmul_1x{k}x{n}_" in source) == (not sparse), name
+
+
+def test_unused_state_keeps_its_place_in_the_layout(tmp_path):
+    """A current-based synapse never reads the wired-in `v`: its carried leaf is unused by the step,
+    and must still be an argument (jax.jit drops unused arguments unless told not to)."""
+    from aotsnn.workloads import feedforward_network, poisson_inputs
+
+    net = feedforward_network((30, 20, 5), ff_mean=60.0, ff_std=60.0)
+    session = load(compile_network(net, tmp_path / "ff.aot"))
+    inputs = {k: v.astype(np.float32) for k, v in poisson_inputs(net, 200, rate_hz=200.0).items()}
+    _, out = session.run(session.init_state(), inputs)
+    _, ref_out = jax_run(net, net.params, net.init_state(), inputs)
+    assert out["l0.spikes"].sum() > 0
+    for name in out:
+        np.testing.assert_array_equal(out[name], ref_out[name], err_msg=name)

@@ -95,7 +95,7 @@ def lower_step(net: Network, precision: str = "float32") -> LoweredStep:
     layout = layout_of(net, precision)
     flat_step = flat_step_of(net, layout)
     specs = [jax.ShapeDtypeStruct(l.shape, np.dtype(jax.numpy.dtype(l.dtype))) for l in layout.arguments]
-    exported = jax_export.export(jax.jit(flat_step), platforms=["cpu"])(*specs)
+    exported = jax_export.export(jax.jit(flat_step, keep_unused=True), platforms=["cpu"])(*specs)
     return LoweredStep(layout, flat_step, exported.mlir_module(), bytes(exported.serialize()))
 
 

@@ -80,6 +80,9 @@ def extract_plan(mod: tvm.IRModule, layout: Layout) -> Plan:
     """Read the fused `main` of `mod` into a Plan; temps get first-fit workspace offsets."""
     main = mod["main"]
     n_params, n_state = len(layout.params), len(layout.state)
+    if len(main.params) != len(layout.arguments):
+        raise ExportError(f"the compiled step takes {len(main.params)} arguments but the layout has "
+                          f"{len(layout.arguments)}: an argument was dropped during lowering")
     refs: dict = {}
     for i, param in enumerate(main.params):
         kind, index = ("param", i) if i < n_params else ("state", i - n_params) if i < n_params + n_state \
