@@ -1,0 +1,174 @@
+"""Plastic synapses: a weight structure plus a learning rule, learning inside the compiled step.
+
+A plastic synapse is a *structure* (how the weights carry the input `x` to the output `out`: dense,
+patched, convolution) combined with a *rule* (how the weights change: Hebbian, BCM, STDP, ...).
+The structure is an ordinary synapse class; `PlasticSynapse` is a mixin placed before it:
+
+    class HebbianSynapse(PlasticSynapse, DenseCorrelation, DenseSynapse):
+        rule_type = Hebbian
+
+Learning runs inside the step, so a compiled network updates its weights on the device:
+
+- With `learning=True` (the default) the weights (and, for rules that learn them, the biases)
+  are STATE leaves, next to the rule's own state (optimizer moments, thresholds, eligibility):
+  the runtime's `run`, `save_state` and `load_state` carry them. The connection mask stays a
+  parameter (topology, fixed at compile time) and is re-applied after every update, so a pruned
+  synapse never regrows. The rule's
+  constants (learning rates, bounds, time constants) are parameters: run-time inputs.
+- With `learning=False` the same class compiles for inference only: the weights are PARAMETERS
+  again (as in a static synapse, so `W*mask` is computed once per `run` call), the rule adds no
+  state and no parameters, and its ports stay (wired as in the learning network, their values
+  unused). Train with `learning=True`, then `set_params(**{"<name>.weights": trained})` on the
+  frozen artifact: the leaf name is the same in both.
+
+Order of one step: the output is computed with the weights from before the step, then the
+weights are updated from the rule's ports (whatever the network delivers there this step: a
+wire from a component added later carries its previous-step value).
+
+Structures provide `correlate(pre, post)`: the Hebbian product for their geometry, i.e. the
+gradient of sum(post * forward(pre; W)) with respect to W (dense: pre.T @ post, summed over the
+batch; convolution: the kernel-gradient correlation), and `bias_correlate(post)`, the sum of
+`post` over every axis but the last.
+"""
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import jax.numpy as jnp
+import numpy as np
+
+from aotsnn.components.base import ParamRule, Port, Tree
+
+WEIGHT_BOUND = ParamRule(low=0.0)
+POSITIVE_BOUND = ParamRule(low=0.0, low_open=True)
+
+
+@dataclass(frozen=True)
+class Rule(ABC):
+    """A learning rule: its ports, run-time parameters, state and weight update.
+
+    Subclasses are frozen dataclasses whose fields are the rule's constructor options. Fields
+    named by `runtime_params()` become parameters of the artifact (the field value is the
+    default); the others fix the structure of the computation (changing them recompiles).
+    """
+
+    learns_biases: ClassVar[bool] = False
+
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    def check(self, label: str) -> None:
+        """Validate the structural options; raise ValueError naming `label` and the option."""
+
+    @abstractmethod
+    def ports(self, pre_shape: tuple[int, ...], post_shape: tuple[int, ...]) -> tuple[Port, ...]:
+        """The rule's input ports, given the per-sample shapes of the synapse's input and output."""
+
+    @abstractmethod
+    def runtime_params(self) -> dict[str, float]:
+        """Names and default values of the rule's run-time parameters (all scalars)."""
+
+    def param_rules(self) -> dict[str, ParamRule]:
+        return {}
+
+    def init_state(self, leaves: dict[str, np.ndarray], batch: int) -> dict[str, np.ndarray]:
+        """The rule's own state leaves at t = 0 (besides the learned `leaves`)."""
+        return {}
+
+    @abstractmethod
+    def update(self, host: Any, params: Tree, state: Tree, inputs: Tree, dt: float) -> Tree:
+        """New values of the learned leaves (weights before the mask) and of the rule's state.
+
+        `host` is the synapse: it provides `correlate`, `bias_correlate` and `learned_leaves`;
+        `params` are the synapse's parameters (mask included), `state` its state before the step.
+        """
+
+
+class PlasticSynapse:
+    """Mixin that makes a synapse structure plastic with `rule_type`; see the module docstring.
+
+    Constructor: the structure's arguments, the rule's options (fields of `rule_type`) as keyword
+    arguments, and `learning` (True: learn inside the step; False: inference only).
+    """
+
+    rule_type: ClassVar[type[Rule]]
+    rule_defaults: ClassVar[dict[str, Any]] = {}     # a structure's own defaults for rule options
+    rule: Rule | None = None
+    learning: bool = False
+
+    def __init__(self, name: str, *args: Any, learning: bool = True, **kwargs: Any) -> None:
+        options = {**self.rule_defaults, **{k: kwargs.pop(k) for k in self.rule_type.option_names() if k in kwargs}}
+        super().__init__(name, *args, **kwargs)
+        if not isinstance(learning, bool):
+            raise ValueError(f"In {self.label}: `learning` must be True or False, got {learning!r}.")
+        missing = [f.name for f in dataclasses.fields(self.rule_type)
+                   if f.default is dataclasses.MISSING and f.name not in options]
+        if missing:
+            raise TypeError(f"In {self.label}: missing required option(s) {', '.join(map(repr, missing))} "
+                            f"of the {self.rule_type.__name__} rule.")
+        rule = self.rule_type(**options)
+        rule.check(self.label)
+        pre, post = self.port("input", "x").shape, self.port("output", "out").shape
+        self.inputs = tuple(self.inputs) + rule.ports(pre, post)
+        self._structure_state_keys = tuple(super().init_state(1))
+        self.rule, self.learning = rule, learning
+        if learning:
+            learned = ("weights", "biases") if rule.learns_biases and "biases" in self._params else ("weights",)
+            self._learned = {k: self._params.pop(k) for k in learned}
+            self._params.update({k: np.asarray(float(v)) for k, v in rule.runtime_params().items()})
+        self.validate_params(self._params)
+
+    @property
+    def learned_leaves(self) -> tuple[str, ...]:
+        """State leaves the rule changes (weights, and biases for Hebbian rules); () when frozen."""
+        return tuple(self._learned) if self.learning else ()
+
+    def param_rules(self) -> dict[str, ParamRule]:
+        rules = super().param_rules()
+        if self.learning:
+            rules.update(self.rule.param_rules())
+        return rules
+
+    def init_state(self, batch: int) -> dict[str, np.ndarray]:
+        state = super().init_state(batch)
+        if self.learning:
+            state.update({k: v.copy() for k, v in self._learned.items()})
+            state.update(self.rule.init_state(self._learned, batch))
+        return state
+
+    def step(self, params: Tree, state: Tree, inputs: Tree, dt: float) -> tuple[Tree, Tree]:
+        if not self.learning:
+            return super().step(params, state, inputs, dt)
+        view = {**params, **{k: state[k] for k in self._learned}}
+        structure_state = {k: state[k] for k in self._structure_state_keys}
+        new_state, outputs = super().step(view, structure_state, inputs, dt)
+        learned = self.rule.update(self, params, state, inputs, dt)
+        learned["weights"] = learned["weights"] * params["mask"]
+        return {**new_state, **learned}, outputs
+
+
+class DenseCorrelation:
+    """The Hebbian product of a dense weight matrix W (n_in, n_out): sum over the batch of outer
+    products, pre.T @ post, and the bias product sum(post, batch)."""
+
+    @staticmethod
+    def correlate(pre: Any, post: Any) -> Any:
+        return pre.T @ post
+
+    @staticmethod
+    def bias_correlate(post: Any) -> Any:
+        return jnp.sum(post, axis=0)
+
+
+def soft_bound(dW: Any, W: Any, w_bound: Any) -> Any:
+    """dW * (w_bound - |W|) where w_bound > 0, dW unchanged where w_bound = 0 (no bound)."""
+    return jnp.where(w_bound > 0, dW * (w_bound - jnp.abs(W)), dW)
+
+
+def decay_term(W: Any, tau_w: Any) -> Any:
+    """W / tau_w where tau_w > 0, 0 where tau_w = 0 (no decay). tau_w is in steps, as in ngclearn."""
+    return jnp.where(tau_w > 0, W / jnp.where(tau_w > 0, tau_w, 1.0), 0.0)
