@@ -28,6 +28,8 @@ from aotsnn.export.driver import driver_source
 from aotsnn.export.errors import ExportError
 from aotsnn.export.kernels import build_kernels
 from aotsnn.export.lower import Layout, check_precision, lower_step
+from aotsnn.export.onnx_export import export_onnx, step_names
+from aotsnn.export.onnx_import import import_onnx
 from aotsnn.export.plan import dtype_numpy
 from aotsnn.export.sparse_matmul import MAX_SPARSE_DENSITY
 from aotsnn.export.stablehlo_import import canonical_text, import_stablehlo
@@ -35,6 +37,9 @@ from aotsnn.network import Network
 from aotsnn.runtime.format import (FORMAT_VERSION, HASHED_FILES, MANIFEST, arrays_to_bytes, sha256_of,
                                    write_atomic)
 from aotsnn.targets import Target, get as get_target
+
+
+COMPILE_PATHS = ("stablehlo", "onnx")
 
 
 def cache_dir() -> Path:
@@ -68,16 +73,22 @@ def _stage(progress, name: str, timings: dict):
 def build_library(stablehlo_text: str, layout: Layout, target: Target, workdir: Path,
                   progress=None, timings: dict | None = None,
                   topology: dict[str, np.ndarray] | None = None,
-                  sparse_threshold: float = MAX_SPARSE_DENSITY) -> tuple[Path, dict]:
+                  sparse_threshold: float = MAX_SPARSE_DENSITY, compile_path: str = "stablehlo",
+                  onnx_model: bytes | None = None) -> tuple[Path, dict]:
     """Compile StableHLO text to `workdir/model.so`; returns (path, build facts).
 
     `topology` (parameter name -> value) lets the importer specialise kernels to connection masks.
+    `compile_path="onnx"` imports `onnx_model` (the same step) with TVM's ONNX frontend instead.
     """
     timings = {} if timings is None else timings
     index = {leaf.name: i for i, leaf in enumerate(layout.params)}
-    with _stage(progress, "import StableHLO -> Relax", timings):
-        relax_mod = import_stablehlo(stablehlo_text, {index[k]: v for k, v in (topology or {}).items()},
-                                     sparse_threshold)
+    masks = {index[k]: v for k, v in (topology or {}).items()}
+    if compile_path == "onnx":
+        with _stage(progress, "import ONNX -> Relax (TVM's ONNX frontend)", timings):
+            relax_mod = import_onnx(onnx_model, masks, sparse_threshold)
+    else:
+        with _stage(progress, "import StableHLO -> Relax", timings):
+            relax_mod = import_stablehlo(stablehlo_text, masks, sparse_threshold)
     tvm_target = tvm.target.Target(target.tvm_target)
     with _stage(progress, "fuse and build kernels (TVM)", timings):
         kernels = build_kernels(relax_mod, layout, tvm_target)
@@ -101,13 +112,18 @@ def build_library(stablehlo_text: str, layout: Layout, target: Target, workdir: 
 
 def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host",
                     precision: str = "float32", use_cache: bool = True, progress=None,
-                    source: str | None = None, sparse_threshold: float = MAX_SPARSE_DENSITY) -> Path:
+                    source: str | None = None, sparse_threshold: float = MAX_SPARSE_DENSITY,
+                    compile_path: str = "stablehlo") -> Path:
     """Compile `net` for `target` into the artifact directory `out` (replaced if it exists).
 
     `source` ("module:function" that builds `net`) is recorded so `aotsnn verify` can rebuild
     the reference without being told. Connection masks with at most `sparse_threshold` non-zeros
-    use sparse (CSR) kernels; 0 forces dense kernels everywhere.
+    use sparse (CSR) kernels; 0 forces dense kernels everywhere. `compile_path` "stablehlo" (the
+    aotsnn importer) or "onnx" (the exported step.onnx through TVM's ONNX frontend) picks how the
+    step reaches TVM; both give the same kernels, plan and driver. step.onnx is always written.
     """
+    if compile_path not in COMPILE_PATHS:
+        raise ValueError(f"`compile_path` must be one of {COMPILE_PATHS}, got {compile_path!r}.")
     check_precision(precision)
     target_spec = get_target(target)
     out = Path(out)
@@ -115,10 +131,12 @@ def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host
     start = time.perf_counter()
     with _stage(progress, "trace and lower to StableHLO (jax.export)", timings):
         lowered = lower_step(net, precision)
+    with _stage(progress, "export ONNX", timings):
+        onnx_model = export_onnx(lowered.stablehlo_text, *step_names(lowered.layout), graph_name=net.name)
     topology = to_precision(net.topology(), precision)
     topology_hashes = {k: hashlib.sha256(v.tobytes()).hexdigest() for k, v in topology.items()}
     key = hashlib.sha256(json.dumps([canonical_text(lowered.stablehlo_text), target_spec.name, target_spec.tvm_target,
-                                     list(target_spec.cflags), precision, aotsnn.__version__, compiler_fingerprint(), topology_hashes, sparse_threshold,
+                                     list(target_spec.cflags), precision, aotsnn.__version__, compiler_fingerprint(), topology_hashes, sparse_threshold, compile_path,
                                      tvm.__version__]).encode()).hexdigest()
     staging = Path(tempfile.mkdtemp(prefix=".aotsnn-", dir=out.parent if out.parent.exists() else None))
     try:
@@ -129,7 +147,7 @@ def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host
             facts = {**json.loads((cached / "build.json").read_text()), "cache_hit": True}
         else:
             _, facts = build_library(lowered.stablehlo_text, lowered.layout, target_spec, staging, progress, timings,
-                                     topology, sparse_threshold)
+                                     topology, sparse_threshold, compile_path, onnx_model)
             facts["cache_hit"] = False
             if use_cache:
                 cached.mkdir(parents=True, exist_ok=True)
@@ -138,6 +156,7 @@ def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host
                 (cached / "build.json").write_text(json.dumps({k: v for k, v in facts.items() if k != "cache_hit"}))
         (staging / "step.stablehlo").write_bytes(lowered.serialized)
         (staging / "step.mlir").write_text(lowered.stablehlo_text)
+        (staging / "step.onnx").write_bytes(onnx_model)
         (staging / "params.npz").write_bytes(arrays_to_bytes(to_precision(net.params, precision)))
         (staging / "state.npz").write_bytes(arrays_to_bytes(to_precision(net.init_state(), precision)))
         facts["compile_seconds"] = round(time.perf_counter() - start, 3)
@@ -151,7 +170,7 @@ def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host
             "precision": precision,
             "target": {"name": target_spec.name, "machine": target_spec.machine,
                        "tvm_target": target_spec.tvm_target},
-            "compile_path": "stablehlo",
+            "compile_path": compile_path,
             "source": source,
             "cache_key": key,
             "layout": {group: [leaf.to_json() for leaf in getattr(lowered.layout, group)]

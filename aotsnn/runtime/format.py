@@ -7,6 +7,7 @@
       state.npz         the initial state
       step.stablehlo    jax.export serialization of the step (versioned StableHLO)
       step.mlir         the same, as text
+      step.onnx         the same step as an ONNX model (inputs and outputs named by leaf)
       driver.c          the generated C driver (kept for inspection and the C targets)
 
 Arrays of 16-bit float types are stored as uint16 bit patterns; the manifest has the dtype.
@@ -26,7 +27,7 @@ import numpy as np
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-HASHED_FILES = ("model.so", "params.npz", "state.npz", "step.stablehlo", "step.mlir", "driver.c")
+HASHED_FILES = ("model.so", "params.npz", "state.npz", "step.stablehlo", "step.mlir", "step.onnx", "driver.c")
 
 
 class ArtifactError(RuntimeError):

@@ -25,6 +25,7 @@ import numpy as np
 from aotsnn.network import Network
 from aotsnn.runtime import Session
 from aotsnn.runtime.format import numpy_dtype
+from aotsnn.verify.onnx_check import OnnxRuntimeError, onnxruntime_steps
 
 
 
@@ -58,6 +59,15 @@ class EquivalenceReport:
     free_run: list[SpikeTrainCheck] = field(default_factory=list)
     free_run_state: list[LeafError] = field(default_factory=list)
     artifact_steps_per_second: float = 0.0
+    onnxruntime: list[LeafError] | None = None   # step.onnx in onnxruntime, one step (None: not run)
+    onnxruntime_note: str = ""                   # why onnxruntime did not run, when it could not
+
+    @property
+    def onnxruntime_passed(self) -> bool | None:
+        """Whether onnxruntime's one-step results are within tolerance (informational; None: not run)."""
+        if self.onnxruntime is None:
+            return None
+        return all(e.within_tolerance and not e.spike_mismatches for e in self.onnxruntime)
 
     @property
     def passed(self) -> bool:
@@ -156,6 +166,13 @@ def _compare(session, net, inputs, rtol, atol, state) -> EquivalenceReport:
             report.one_step.append(leaf_error(name, got_next[name], ref_next[name], rtol, atol))
         for name in [n for n, _ in session.layout["outputs"]]:
             report.one_step.append(leaf_error(name, got_out[name], ref_out[name], rtol, atol))
+        try:
+            ort = onnxruntime_steps(session, states[:-1], stored_inputs)
+        except OnnxRuntimeError as exc:
+            ort, report.onnxruntime_note = None, str(exc)
+        if ort is not None:
+            report.onnxruntime = [leaf_error(name, got[name], ref[name], rtol, atol)
+                                  for got, ref in zip(ort, (ref_next, ref_out)) for name in got]
 
     # 2. Free run of the JAX reference at the artifact precision.
     dtype = jnp.bfloat16 if precision == "bfloat16" else jnp.dtype(precision)
@@ -204,5 +221,17 @@ def render(report: EquivalenceReport, console=None) -> None:
     for e in report.free_run_state:
         end.add_row(e.name, f"{e.max_abs:.3g}", f"{e.max_rel:.3g}")
     console.print(end)
+    if report.onnxruntime is not None:
+        ort = Table(title="step.onnx in onnxruntime (an independent implementation): one step from the "
+                          "artifact's state vs JAX float64, same tolerance (informational)")
+        for col in ("leaf", "max abs err", "max rel err", "spike decisions differ", "ok"):
+            ort.add_column(col, justify="left" if col == "leaf" else "right")
+        for e in report.onnxruntime:
+            ort.add_row(e.name, f"{e.max_abs:.3g}", f"{e.max_rel:.3g}",
+                        "-" if e.spike_mismatches is None else str(e.spike_mismatches),
+                        "yes" if e.within_tolerance and not e.spike_mismatches else "[red]NO[/red]")
+        console.print(ort)
+    elif report.onnxruntime_note:
+        console.print(f"step.onnx in onnxruntime: not run ({report.onnxruntime_note})")
     console.print(f"artifact: {report.artifact_steps_per_second:,.0f} steps/s in one run() call; "
                   f"verdict: {'[green]PASS[/green]' if report.passed else '[red]FAIL[/red]: ' + '; '.join(report.failures())}")

@@ -1,0 +1,172 @@
+"""StableHLO elementwise ops in terms of `Ops` primitives, with StableHLO's semantics.
+
+Where a backend primitive differs from StableHLO, the recipe here closes the gap (it is written
+once, for Relax and ONNX alike):
+
+- compare NE is true for NaN (TVM's `!=` on floats is an ordered compare);
+- atan2 on 16-bit floats is computed in float32 (TVM's llvm codegen has no 16-bit atan);
+- sign(+-0) = +-0 and sign(NaN) = NaN (TVM's sign gives 0 for both);
+- exponential_minus_one / log_plus_one are accurate near 0 (Kahan's tricks:
+  expm1(x) = (u - 1) x / log u with u = e^x, log1p(x) = log(u) x / (u - 1) with u = 1 + x);
+- round_nearest_afz rounds halves away from zero; round_nearest_even is the backend's round;
+- convert float -> int saturates like XLA: NaN -> 0, out-of-range -> the type's min/max, else
+  truncation toward zero; convert to bool is x != 0;
+- remainder is truncated (sign of the dividend, C fmod) and integer divide truncates toward zero,
+  which both backends do;
+- compare with TOTALORDER orders -0 < +0 and puts NaN above +inf (NaNs are equal to each other;
+  the sign bit of a NaN is not seen: ONNX has no bitcast).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from aotsnn.export.errors import ExportError
+from aotsnn.export.stablehlo_values import Ops, dtype_name, is_float, numpy_dtype
+from aotsnn.export.stablehlo_walk import result_type
+
+DIRECT_UNARY = {"negate": "negative", "exponential": "exp", "log": "log", "sqrt": "sqrt", "rsqrt": "rsqrt",
+                "abs": "abs", "tanh": "tanh", "logistic": "sigmoid", "floor": "floor", "ceil": "ceil",
+                "round_nearest_even": "round", "sine": "sin", "cosine": "cos", "tan": "tan",
+                "is_finite": "isfinite"}
+DIRECT_BINARY = {"add": "add", "subtract": "subtract", "multiply": "multiply", "divide": "divide",
+                 "maximum": "maximum", "minimum": "minimum", "remainder": "mod"}
+COMPARE = {"EQ": "equal", "NE": "not_equal", "LT": "less", "LE": "less_equal", "GT": "greater",
+           "GE": "greater_equal"}
+
+
+def _scalar(value, like) -> np.ndarray:
+    return np.asarray(value, dtype=numpy_dtype(dtype_name(like)))
+
+
+def sign(ops: Ops, x):
+    if not is_float(dtype_name(x)):
+        return ops.unary("sign", x)
+    return ops.where(ops.binary("greater", ops.unary("abs", x), _scalar(0, x)), ops.unary("sign", x), x)
+
+
+def expm1(ops: Ops, x):
+    u = ops.unary("exp", x)
+    one = _scalar(1, x)
+    um1 = ops.binary("subtract", u, one)
+    kahan = ops.where(ops.binary("equal", u, one), x,
+                      ops.binary("divide", ops.binary("multiply", um1, x), ops.unary("log", u)))
+    return ops.where(ops.binary("less", ops.unary("abs", x), _scalar(0.5, x)), kahan, um1)
+
+
+def log1p(ops: Ops, x):
+    one = _scalar(1, x)
+    u = ops.binary("add", x, one)
+    log_u = ops.unary("log", u)
+    kahan = ops.where(ops.binary("equal", u, one), x,
+                      ops.binary("divide", ops.binary("multiply", log_u, x), ops.binary("subtract", u, one)))
+    return ops.where(ops.binary("less", ops.unary("abs", x), _scalar(0.5, x)), kahan, log_u)
+
+
+def round_away_from_zero(ops: Ops, x):
+    magnitude = ops.unary("abs", x)
+    whole = ops.unary("floor", magnitude)
+    up = ops.binary("greater_equal", ops.binary("subtract", magnitude, whole), _scalar(0.5, x))
+    rounded = ops.where(up, ops.binary("add", whole, _scalar(1, x)), whole)
+    return ops.where(ops.binary("less", x, _scalar(0, x)), ops.unary("negative", rounded), rounded)
+
+
+def atan2(ops: Ops, op, xs):
+    dtype = dtype_name(xs[0])
+    if dtype not in ("float16", "bfloat16"):
+        return ops.binary("atan2", *xs)
+    wide = [ops.astype(x, "float32") for x in xs]          # TVM's llvm has no 16-bit atan/atan2
+    return ops.astype(ops.binary("atan2", *wide), dtype)
+
+
+def logical_or_bitwise(name: str):
+    def handler(ops: Ops, op, xs):
+        kind = "logical" if dtype_name(xs[0]) == "bool" else "bitwise"
+        return ops.unary(f"{kind}_not", xs[0]) if name == "not" else ops.binary(f"{kind}_{name}", *xs)
+    return handler
+
+
+def power(ops: Ops, op, xs):
+    if not is_float(dtype_name(xs[0])):
+        raise ExportError(f"stablehlo.power on {dtype_name(xs[0])} is not supported "
+                          "(integer powers): use x * x or a float power")
+    return ops.binary("power", *xs)
+
+
+def convert(ops: Ops, x, dtype: str):
+    """StableHLO convert: saturating float -> int, x != 0 for bool, plain casts otherwise."""
+    source = dtype_name(x)
+    if source == dtype:
+        return x
+    if dtype == "bool":
+        return ops.binary("not_equal", x, _scalar(0, x))
+    if not (is_float(source) and not is_float(dtype)):
+        return ops.astype(x, dtype)
+    info, src = np.iinfo(numpy_dtype(dtype)), numpy_dtype(source)
+    with np.errstate(over="ignore"):
+        low, high = np.asarray(info.min).astype(src), np.asarray(info.max).astype(src)
+    clip_low = low if float(low) >= info.min else np.nextafter(low, np.asarray(0, src))
+    clip_high = high if float(high) <= info.max else np.nextafter(high, np.asarray(0, src))
+    safe = ops.clamp(ops.where(ops.unary("isnan", x), _scalar(0, x), x), clip_low, clip_high)
+    out = ops.astype(safe, dtype)
+    if float(high) > info.max:     # e.g. 2**31 in float32: the top of the range is not representable
+        out = ops.where(ops.binary("greater_equal", x, high), np.asarray(info.max, numpy_dtype(dtype)), out)
+    if float(low) < info.min:
+        out = ops.where(ops.binary("less_equal", x, low), np.asarray(info.min, numpy_dtype(dtype)), out)
+    return out
+
+
+def total_order_compare(ops: Ops, direction: str, a, b):
+    """IEEE totalOrder compare (-0 < +0, NaN above everything) for floats."""
+    def negative_zero(x):
+        zero = _scalar(0, x)
+        return ops.binary("logical_and", ops.binary("equal", x, zero),
+                          ops.binary("less", ops.binary("divide", _scalar(1, x), x), zero))
+
+    def less(x, y):
+        x_nan, y_nan = ops.unary("isnan", x), ops.unary("isnan", y)
+        zeros = ops.binary("logical_and", negative_zero(x), ops.unary("logical_not", negative_zero(y)))
+        ordered = ops.binary("logical_or", ops.binary("less", x, y),
+                             ops.binary("logical_and", ops.binary("equal", x, y), zeros))
+        return ops.binary("logical_and", ops.unary("logical_not", x_nan), ops.binary("logical_or", y_nan, ordered))
+
+    def equal(x, y):
+        both_nan = ops.binary("logical_and", ops.unary("isnan", x), ops.unary("isnan", y))
+        same = ops.binary("logical_and", ops.binary("equal", x, y),
+                          ops.unary("logical_not", ops.binary("logical_xor", negative_zero(x), negative_zero(y))))
+        return ops.binary("logical_or", both_nan, same)
+
+    table = {"LT": lambda: less(a, b), "GT": lambda: less(b, a), "EQ": lambda: equal(a, b),
+             "NE": lambda: ops.unary("logical_not", equal(a, b)),
+             "LE": lambda: ops.binary("logical_or", less(a, b), equal(a, b)),
+             "GE": lambda: ops.binary("logical_or", less(b, a), equal(a, b))}
+    return table[direction]()
+
+
+def compare(ops: Ops, op, xs):
+    from jaxlib.mlir.dialects import stablehlo
+    direction = stablehlo.ComparisonDirectionAttr(op.attributes["comparison_direction"]).value
+    kind = stablehlo.ComparisonTypeAttr(op.attributes["compare_type"]).value if "compare_type" in op.attributes \
+        else None
+    if kind == "TOTALORDER" and is_float(dtype_name(xs[0])):
+        return total_order_compare(ops, direction, *xs)
+    return ops.binary(COMPARE[direction], *xs)
+
+
+HANDLERS = {
+    **{f"stablehlo.{k}": (lambda ops, op, xs, name=v: ops.unary(name, xs[0])) for k, v in DIRECT_UNARY.items()},
+    **{f"stablehlo.{k}": (lambda ops, op, xs, name=v: ops.binary(name, *xs)) for k, v in DIRECT_BINARY.items()},
+    "stablehlo.sign": lambda ops, op, xs: sign(ops, xs[0]),
+    "stablehlo.exponential_minus_one": lambda ops, op, xs: expm1(ops, xs[0]),
+    "stablehlo.log_plus_one": lambda ops, op, xs: log1p(ops, xs[0]),
+    "stablehlo.round_nearest_afz": lambda ops, op, xs: round_away_from_zero(ops, xs[0]),
+    "stablehlo.not": logical_or_bitwise("not"),
+    "stablehlo.and": logical_or_bitwise("and"),
+    "stablehlo.or": logical_or_bitwise("or"),
+    "stablehlo.xor": logical_or_bitwise("xor"),
+    "stablehlo.power": power,
+    "stablehlo.atan2": atan2,
+    "stablehlo.compare": compare,
+    "stablehlo.select": lambda ops, op, xs: ops.where(*xs),
+    "stablehlo.clamp": lambda ops, op, xs: ops.clamp(xs[1], xs[0], xs[2]),
+    "stablehlo.convert": lambda ops, op, xs: convert(ops, xs[0], result_type(op)[1]),
+}

@@ -1,0 +1,90 @@
+"""Both compile paths (StableHLO importer, ONNX through TVM's frontend) on every component family,
+through the full artifact (kernels, plan, C driver), and step.onnx in onnxruntime against JAX."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from aotsnn.components.somas import (AdaptiveExponentialSoma, ExponentialSoma, RefractoryExponentialSoma,
+                                     SimplifiedAdaptiveExponentialSoma)
+from aotsnn.components.synapses import (AlphaSynapse, DenseSynapse, DoubleExpSynapse, ExponentialSynapse,
+                                        STPDenseSynapse)
+from aotsnn.demo import build_ei_network, demo_inputs
+from aotsnn.export import compile_network
+from aotsnn.network import Network
+from aotsnn.runtime import load
+from aotsnn.verify import compare
+
+STEPS = 150
+
+
+def zoo_network() -> Network:
+    """One population of each soma class, wired by one synapse of each class (a ring)."""
+    net = Network("zoo", dt=0.1, batch=2)
+    somas = {"exp": ExponentialSoma, "refr": RefractoryExponentialSoma, "adex": AdaptiveExponentialSoma,
+             "sadex": SimplifiedAdaptiveExponentialSoma}
+    for name, cls in somas.items():
+        net.add(cls(name, 6))
+        net.add_input(f"drive_{name}", (6,))
+        net.connect(f"drive_{name}", f"{name}.i")
+    cond = dict(g_syn_bar=0.05, syn_rest=0.0, p_conn=0.5)
+    synapses = [(DenseSynapse("dense", (6, 6), max_delay_steps=3, resist_scale=20.0, seed=1), "exp", "refr"),
+                (ExponentialSynapse("expsyn", (6, 6), tau_decay=5.0, seed=2, **cond), "refr", "adex"),
+                (AlphaSynapse("alpha", (6, 6), tau_decay=4.0, seed=3, **cond), "adex", "sadex"),
+                (DoubleExpSynapse("dexp", (6, 6), tau_decay=6.0, tau_rise=1.0, integration="exact", seed=4, **cond),
+                 "sadex", "exp"),
+                (STPDenseSynapse("stp", (6, 6), resist_scale=30.0, seed=5), "exp", "adex")]
+    for syn, pre, post in synapses:
+        net.add(syn)
+        ports = [p.name for p in syn.inputs]
+        net.connect(f"{pre}.spikes", f"{syn.name}.{ports[0]}")
+        if "v" in ports:
+            net.connect(f"{post}.v", f"{syn.name}.v")
+        net.connect(f"{syn.name}.{syn.outputs[0].name}", f"{post}.i")
+    net.record(*(f"{name}.spikes" for name in somas))
+    return net
+
+
+NETWORKS = {"ei": lambda: build_ei_network(n_exc=24, n_inh=6, p_conn=0.3), "zoo": zoo_network}
+
+
+@pytest.fixture(scope="module", params=sorted(NETWORKS))
+def compiled(request, tmp_path_factory):
+    net = NETWORKS[request.param]()
+    inputs = {k: v.astype(np.float32) for k, v in demo_inputs(net, STEPS, seed=11, mean=80.0, std=60.0).items()}
+    paths = {p: compile_network(net, tmp_path_factory.mktemp(p) / f"{net.name}.aot", compile_path=p, use_cache=False)
+             for p in ("stablehlo", "onnx")}
+    return net, inputs, paths
+
+
+def test_both_paths_give_the_same_results(compiled):
+    net, inputs, paths = compiled
+    runs = {}
+    for path, artifact in paths.items():
+        manifest = json.loads((artifact / "manifest.json").read_text())
+        assert manifest["compile_path"] == path and "step.onnx" in manifest["files"]
+        session = load(artifact)
+        runs[path] = session.run(session.init_state(), inputs)
+    (state_a, out_a), (state_b, out_b) = runs["stablehlo"], runs["onnx"]
+    assert sum(v.sum() for v in out_a.values()) > 0, "the network must spike to test anything"
+    for name in out_a:
+        np.testing.assert_array_equal(out_a[name], out_b[name], err_msg=name)
+    for name in state_a:
+        np.testing.assert_allclose(state_a[name], state_b[name], rtol=1e-5, atol=1e-4, err_msg=name)
+
+
+@pytest.mark.parametrize("path", ["stablehlo", "onnx"])
+def test_artifact_and_onnxruntime_match_jax(compiled, path):
+    net, inputs, paths = compiled
+    report = compare(load(paths[path]), net, inputs)
+    assert report.passed, report.failures()
+    assert all(s.identical for s in report.free_run), report.free_run
+    assert report.onnxruntime is not None and len(report.onnxruntime) == len(report.one_step)
+    assert report.onnxruntime_passed, [e for e in report.onnxruntime if not e.within_tolerance or e.spike_mismatches]
+
+
+def test_unknown_compile_path_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="`compile_path` must be one of"):
+        compile_network(build_ei_network(n_exc=8, n_inh=2), tmp_path / "x.aot", compile_path="tflite")
