@@ -44,9 +44,9 @@ class Network:
     def __init__(self, name: str, *, dt: float, batch: int = 1) -> None:
         if not name.isidentifier():
             raise ValueError(f"Network `name` must be a Python identifier, got {name!r}.")
-        if not (isinstance(dt, (int, float)) and dt > 0):
+        if not (isinstance(dt, (int, float)) and not isinstance(dt, bool) and 0 < dt < np.inf):
             raise ValueError(f"Network '{name}': `dt` must be a positive number of ms, got {dt!r}.")
-        if not (isinstance(batch, (int, np.integer)) and batch > 0):
+        if not (isinstance(batch, (int, np.integer)) and not isinstance(batch, bool) and batch > 0):
             raise ValueError(f"Network '{name}': `batch` must be a positive integer, got {batch!r}.")
         self.name, self.dt, self.batch = name, float(dt), int(batch)
         self.components: dict[str, Component] = {}
@@ -67,12 +67,15 @@ class Network:
     def add_input(self, name: str, shape: tuple[int, ...]) -> None:
         if not name.isidentifier() or name in self.components or name in self.input_shapes:
             raise ValueError(f"Network '{self.name}': input name {name!r} is not an identifier or is taken.")
+        if not (isinstance(shape, (tuple, list)) and all(isinstance(d, (int, np.integer)) and d > 0 for d in shape)):
+            raise ValueError(f"Network '{self.name}': the shape of input '{name}' must be a tuple of positive "
+                             f"integers, got {shape!r}.")
         self.input_shapes[name] = tuple(int(d) for d in shape)
 
     def connect(self, source: str, target: str) -> None:
         """Wire `source` ("comp.port" or an input name) into the input port `target` ("comp.port")."""
         target_port = self._port("input", target)
-        shape = self.input_shapes.get(source) or self._port("output", source).shape
+        shape = self.input_shapes[source] if source in self.input_shapes else self._port("output", source).shape
         if tuple(shape) != tuple(target_port.shape):
             raise ValueError(f"Network '{self.name}': cannot wire '{source}' (shape {tuple(shape)}) into "
                              f"'{target}' (shape {tuple(target_port.shape)}).")
@@ -104,7 +107,10 @@ class Network:
         for key, value in updates.items():
             if key not in merged:
                 raise ValueError(f"Network '{self.name}' has no parameter '{key}'.")
-            value = np.asarray(value, dtype=np.float64)
+            try:
+                value = np.asarray(value, dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"Parameter '{key}' must be real numbers, got {value!r}.") from exc
             if value.shape != merged[key].shape:
                 raise ValueError(f"Parameter '{key}' must have shape {merged[key].shape}, got {value.shape}.")
             merged[key] = value

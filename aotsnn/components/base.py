@@ -133,10 +133,15 @@ class Component(ABC):
         return {p.name: np.zeros((batch, *p.shape)) for p in self.outputs}
 
     def validate_params(self, params: Mapping[str, Any]) -> None:
-        """Check every parameter against its rule; raise ValueError naming the first bad one."""
+        """Check every parameter against its rule, then that all are finite; raise ValueError
+        naming the first bad one."""
         for name, rule in self.param_rules().items():
             if name in params:
                 check_param(self.label, name, params[name], rule)
+        for name, value in params.items():
+            value = np.asarray(value, dtype=np.float64)
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"In {self.label}: `{name}` must be finite, got {value[~np.isfinite(value)].flat[0]:g}.")
 
     def port(self, direction: str, name: str) -> Port:
         ports = self.inputs if direction == "input" else self.outputs

@@ -34,8 +34,8 @@ from aotsnn.export.plan import dtype_numpy
 from aotsnn.export.sparse_matmul import MAX_SPARSE_DENSITY
 from aotsnn.export.stablehlo_import import canonical_text, import_stablehlo
 from aotsnn.network import Network
-from aotsnn.runtime.format import (FORMAT_VERSION, HASHED_FILES, MANIFEST, arrays_to_bytes, sha256_of,
-                                   write_atomic)
+from aotsnn.runtime.format import (FORMAT_VERSION, HASHED_FILES, MANIFEST, arrays_to_bytes, sealed_manifest,
+                                   sha256_of, write_atomic)
 from aotsnn.targets import Target, get as get_target
 
 
@@ -124,9 +124,14 @@ def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host
     """
     if compile_path not in COMPILE_PATHS:
         raise ValueError(f"`compile_path` must be one of {COMPILE_PATHS}, got {compile_path!r}.")
+    if not isinstance(net, Network):
+        raise TypeError(f"compile_network: `net` must be an aotsnn Network, got {type(net).__name__}.")
     check_precision(precision)
     target_spec = get_target(target)
     out = Path(out)
+    if out.exists() and not (out.is_dir() and ((out / MANIFEST).is_file() or not any(out.iterdir()))):
+        raise ExportError(f"{out} exists and is not an aotsnn artifact; refusing to replace it (choose another path).")
+    out.parent.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     with _stage(progress, "trace and lower to StableHLO (jax.export)", timings):
@@ -138,7 +143,7 @@ def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host
     key = hashlib.sha256(json.dumps([canonical_text(lowered.stablehlo_text), target_spec.name, target_spec.tvm_target,
                                      list(target_spec.cflags), precision, aotsnn.__version__, compiler_fingerprint(), topology_hashes, sparse_threshold, compile_path,
                                      tvm.__version__]).encode()).hexdigest()
-    staging = Path(tempfile.mkdtemp(prefix=".aotsnn-", dir=out.parent if out.parent.exists() else None))
+    staging = Path(tempfile.mkdtemp(prefix=".aotsnn-", dir=out.parent))
     try:
         cached = cache_dir() / key
         if use_cache and (cached / "model.so").exists() and (cached / "build.json").exists():
@@ -180,7 +185,7 @@ def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host
             "build": facts,
             "files": {name: sha256_of(staging / name) for name in HASHED_FILES},
         }
-        write_atomic(staging / MANIFEST, json.dumps(manifest, indent=2).encode())
+        write_atomic(staging / MANIFEST, sealed_manifest(manifest))
         if out.exists():
             shutil.rmtree(out)
         os.replace(staging, out)

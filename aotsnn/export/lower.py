@@ -9,6 +9,7 @@ Every leaf has the artifact's precision (float32 unless asked otherwise).
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -91,11 +92,15 @@ def flat_step_of(net: Network, layout: Layout) -> Callable:
 
 
 def lower_step(net: Network, precision: str = "float32") -> LoweredStep:
-    """Trace `net`'s step and serialize it as StableHLO with jax.export."""
+    """Trace `net`'s step and serialize it as StableHLO with jax.export.
+
+    float64 is traced with jax's 64-bit mode on (without it jax silently makes float64 float32).
+    """
     layout = layout_of(net, precision)
     flat_step = flat_step_of(net, layout)
     specs = [jax.ShapeDtypeStruct(l.shape, np.dtype(jax.numpy.dtype(l.dtype))) for l in layout.arguments]
-    exported = jax_export.export(jax.jit(flat_step, keep_unused=True), platforms=["cpu"])(*specs)
+    with jax.enable_x64(True) if precision == "float64" else contextlib.nullcontext():
+        exported = jax_export.export(jax.jit(flat_step, keep_unused=True), platforms=["cpu"])(*specs)
     return LoweredStep(layout, flat_step, exported.mlir_module(), bytes(exported.serialize()))
 
 

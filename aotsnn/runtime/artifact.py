@@ -6,7 +6,9 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-from aotsnn.runtime.format import FORMAT_VERSION, HASHED_FILES, MANIFEST, ArtifactError, sha256_of
+from aotsnn.runtime.format import (FORMAT_VERSION, HASHED_FILES, MANIFEST, SEAL, ArtifactError, manifest_digest,
+                                   sha256_of)
+from aotsnn.runtime.manifest import check_manifest
 
 REQUIRED_KEYS = ("format_version", "model", "dt", "precision", "target", "layout", "files")
 
@@ -15,6 +17,7 @@ REQUIRED_KEYS = ("format_version", "model", "dt", "precision", "target", "layout
 class Artifact:
     path: Path
     manifest: dict
+    hashes_checked: bool = True
 
     @property
     def library(self) -> Path:
@@ -25,17 +28,24 @@ class Artifact:
 
 
 def open_artifact(path: str | Path, *, check_hashes: bool = True) -> Artifact:
-    """Validate and describe the artifact at `path`; raise ArtifactError saying what is wrong."""
+    """Validate and describe the artifact at `path`; raise ArtifactError saying what is wrong.
+
+    Checks, in order: the manifest parses, has the required keys, the format version and the
+    target machine match, its seal matches (a changed value), its fields have the types the
+    runtime needs, and every file matches its SHA-256. `check_hashes=False` skips the seal and
+    the file hashes (trusting the files), never the rest.
+    """
     path = Path(path)
-    if not (path / MANIFEST).is_file():
+    where = path / MANIFEST
+    if not where.is_file():
         raise ArtifactError(f"{path} is not an aotsnn artifact: {MANIFEST} is missing.")
     try:
-        manifest = json.loads((path / MANIFEST).read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"{path / MANIFEST} is corrupt: {exc}") from exc
+        manifest = json.loads(where.read_bytes())
+    except (OSError, ValueError, RecursionError) as exc:      # ValueError: bad JSON or UTF-8
+        raise ArtifactError(f"{where} is corrupt: {exc}") from exc
     if not isinstance(manifest, dict) or any(k not in manifest for k in REQUIRED_KEYS):
         missing = [k for k in REQUIRED_KEYS if not isinstance(manifest, dict) or k not in manifest]
-        raise ArtifactError(f"{path / MANIFEST} is incomplete: missing {', '.join(missing)}.")
+        raise ArtifactError(f"{where} is incomplete: missing {', '.join(missing)}.")
     version = manifest["format_version"]
     if version != FORMAT_VERSION:
         raise ArtifactError(f"{path} has artifact format version {version!r}; this runtime reads version "
@@ -45,6 +55,10 @@ def open_artifact(path: str | Path, *, check_hashes: bool = True) -> Artifact:
     if machine is not None and machine != platform.machine():
         raise ArtifactError(f"{path} was built for '{target.get('name')}' ({machine}) but loaded on "
                             f"{platform.machine()}; rebuild with the target for this machine.")
+    if check_hashes and manifest.get(SEAL) != manifest_digest(manifest):
+        raise ArtifactError(f"{where} does not match its seal `{SEAL}` (corrupt or edited by hand); "
+                            "rebuild the artifact.")
+    check_manifest(manifest, str(where))
     if check_hashes:
         for name in HASHED_FILES:
             expected = manifest["files"].get(name)
@@ -55,4 +69,4 @@ def open_artifact(path: str | Path, *, check_hashes: bool = True) -> Artifact:
             if actual != expected:
                 raise ArtifactError(f"{path}: {name} does not match its hash in the manifest (corrupt or "
                                     f"modified: expected {expected[:12]}..., got {actual[:12]}...).")
-    return Artifact(path, manifest)
+    return Artifact(path, manifest, check_hashes)

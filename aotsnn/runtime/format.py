@@ -11,23 +11,26 @@
       driver.c          the generated C driver (kept for inspection and the C targets)
 
 Arrays of 16-bit float types are stored as uint16 bit patterns; the manifest has the dtype.
+The manifest seals itself: `manifest_sha256` is the SHA-256 of its canonical JSON (sorted keys,
+no whitespace) without that key, so a changed value is refused like a changed file.
 Shared by the writer (aotsnn.export) and the reader (aotsnn.runtime); numpy only.
 """
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2     # 2: the manifest is sealed (manifest_sha256)
 MANIFEST = "manifest.json"
 HASHED_FILES = ("model.so", "params.npz", "state.npz", "step.stablehlo", "step.mlir", "step.onnx", "driver.c")
+SEAL = "manifest_sha256"
 
 
 class ArtifactError(RuntimeError):
@@ -42,14 +45,49 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def manifest_digest(manifest: Mapping) -> str:
+    """SHA-256 of the canonical JSON of `manifest` without its seal."""
+    body = {k: v for k, v in manifest.items() if k != SEAL}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def sealed_manifest(manifest: Mapping) -> bytes:
+    """The bytes of manifest.json: `manifest` plus its seal, indented for people to read."""
+    return json.dumps({**manifest, SEAL: manifest_digest(manifest)}, indent=2).encode()
+
+
 def numpy_dtype(dtype: str) -> np.dtype:
     """The numpy dtype that holds `dtype` (16-bit floats other than float16 as uint16)."""
     return np.dtype(np.uint16) if dtype == "bfloat16" else np.dtype(dtype)
 
 
+def bfloat16_bits(values: object) -> np.ndarray:
+    """bfloat16 bit patterns (uint16) of `values`: through float32, round to nearest even.
+
+    The same rounding as `ml_dtypes` (float64 -> float32 -> bfloat16); NaN stays a quiet NaN.
+    """
+    with np.errstate(over="ignore"):            # beyond float32's range is Inf, as in ml_dtypes
+        single = np.asarray(values, dtype=np.float32)
+    bits = single.view(np.uint32).astype(np.uint64)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+    quiet_nan = (bits >> 16) | 0x0040
+    return np.where(np.isnan(single), quiet_nan, rounded).astype(np.uint16)
+
+
+def bfloat16_values(bits: np.ndarray) -> np.ndarray:
+    """The float32 values of bfloat16 bit patterns (exact: bfloat16 is float32's upper half)."""
+    return (np.asarray(bits, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
+
+
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file and a rename: a crash leaves the old file."""
+    """Write `data` to `path` through a temporary file and a rename: a crash leaves the old file.
+
+    The file is fsynced before the rename and the directory after it, so once this returns the
+    new contents survive a power loss; before that, `path` holds the old contents, whole.
+    """
     path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: the directory {path.parent} does not exist.")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -61,6 +99,11 @@ def write_atomic(path: Path, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def arrays_to_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
@@ -74,5 +117,8 @@ def arrays_from_file(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+    except Exception as exc:
+        # A damaged zip fails in many ways inside zipfile and numpy: BadZipFile (a bad CRC
+        # included), NotImplementedError (a flipped compression method), zlib.error, EOFError,
+        # ValueError (a bad .npy header), MemoryError (a huge shape read from a bad header).
         raise ArtifactError(f"{path} is not a readable array file: {exc}") from exc

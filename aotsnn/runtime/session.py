@@ -5,10 +5,13 @@
     state, outputs = session.run(state, inputs)      # inputs: name -> (T, batch, ...)
     state, outputs = session.step(state, inputs)     # inputs: name -> (batch, ...)
 
-State and parameters are dicts of numpy arrays keyed by leaf name, in the artifact precision.
-Inputs must have exactly that dtype and shape; NaN/Inf inputs are refused (policy: reject at
-the boundary; set `check_finite=False` to let them propagate). A Session is safe to share
-between threads (calls are serialised); independent sessions of one artifact share nothing.
+State and parameters are dicts of numpy arrays keyed by leaf name, in the artifact precision
+(bfloat16 leaves as their uint16 bit patterns: see `bfloat16_bits`, `bfloat16_values`).
+Inputs and state must have exactly that dtype and shape; NaN/Inf in them are refused (policy:
+reject at the boundary; `check_finite=False` lets them propagate). Parameters must be finite in
+the artifact precision and obey the model's range rules. Every error names the leaf and what
+was expected (docs/errors.md lists them). A Session is safe to share between threads (calls
+are serialised); independent sessions of one artifact share nothing.
 """
 from __future__ import annotations
 
@@ -22,7 +25,10 @@ import numpy as np
 import tvm_ffi
 
 from aotsnn.runtime.artifact import Artifact, open_artifact
-from aotsnn.runtime.format import ArtifactError, arrays_from_file, numpy_dtype, write_atomic
+from aotsnn.runtime.dlpack import tensor
+from aotsnn.runtime.format import (ArtifactError, arrays_from_file, bfloat16_bits, bfloat16_values, numpy_dtype,
+                                   write_atomic)
+from aotsnn.runtime.library import load_library
 
 ALIGN = 64
 
@@ -30,10 +36,12 @@ ALIGN = 64
 def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """An uninitialised C-contiguous array whose data is 64-byte aligned (the kernels need it)."""
     dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    raw = np.empty(nbytes + ALIGN, dtype=np.uint8)
+    count = int(np.prod(shape, dtype=np.int64))
+    raw = np.empty((count + 1) * dtype.itemsize + ALIGN, dtype=np.uint8)
     start = (-raw.ctypes.data) % ALIGN
-    return raw[start:start + nbytes].view(dtype).reshape(shape)
+    # One spare element: numpy moves the data pointer of an *empty* slice to its base, so a
+    # zero-size array (a run of T = 0 steps) is cut from a non-empty, aligned one.
+    return raw[start:start + (count + 1) * dtype.itemsize].view(dtype)[:count].reshape(shape)
 
 
 def aligned_copy(array: np.ndarray) -> np.ndarray:
@@ -54,15 +62,20 @@ class Session:
                        for g in ("params", "state", "inputs", "outputs")}
         self.param_rules = m.get("param_rules", {})
         self.topology = m.get("topology", {})
+        self._module = load_library(artifact.library, m["files"].get("model.so") if artifact.hashes_checked else None)
         try:
-            self._module = tvm_ffi.load_module(str(artifact.library))
             self._run = self._module["aotsnn_run"]
         except Exception as exc:
-            raise ArtifactError(f"{artifact.path}: cannot load model.so: {exc}") from exc
-        self._workspace = aligned_empty((m["build"]["workspace_bytes"],), np.uint8)
+            raise ArtifactError(f"{artifact.path}: model.so has no function aotsnn_run: {exc}") from exc
+        try:
+            self._workspace = aligned_empty((m["build"]["workspace_bytes"],), np.uint8)
+        except MemoryError as exc:
+            raise ArtifactError(f"{artifact.path}: cannot allocate the workspace of "
+                                f"{m['build']['workspace_bytes']} bytes the manifest asks for.") from exc
         self._lock = threading.Lock()
         self._params: dict[str, np.ndarray] = {}
         self.set_params(**self._read_arrays("params.npz", "params"))
+        self._initial_state = self._read_arrays("state.npz", "state")     # read once: checked at load
 
     # -- parameters ---------------------------------------------------------------------------
     @property
@@ -72,38 +85,60 @@ class Session:
     def set_params(self, **values: object) -> None:
         """Change parameters by leaf name, e.g. `set_params(**{"exc.potential_tau": 10.0})`.
 
-        Values are cast to the artifact precision; shapes must match; range rules from the
-        model (e.g. tau > 0) are checked. No recompilation happens.
+        Values (real numbers, any shape-matching array or scalar) are cast to the artifact
+        precision (for bfloat16, uint16 arrays are taken as bit patterns); shapes must match; the
+        cast values must be finite and obey the model's range rules (e.g. tau > 0). Either every
+        value is taken or none is. No recompilation happens.
         """
         shapes = dict(self.layout["params"])
         staged = dict(self._params)
         for name, value in values.items():
             if name not in shapes:
                 raise ValueError(f"'{self.name}' has no parameter '{name}'; parameters: {', '.join(shapes)}.")
-            array = np.asarray(value)
-            if array.dtype == self.dtype and self.precision == "bfloat16":
-                pass
-            elif not np.issubdtype(array.dtype, np.number):
-                raise TypeError(f"parameter '{name}' must be numeric, got dtype {array.dtype}.")
-            if array.shape != shapes[name]:
-                raise ValueError(f"parameter '{name}' must have shape {shapes[name]}, got {array.shape}.")
+            array = self._cast_param(name, value, shapes[name])
             if name in self._params and name in self.topology:
-                if hashlib.sha256(np.asarray(array, self.dtype).tobytes()).hexdigest() != self.topology[name]:
+                if hashlib.sha256(array.tobytes()).hexdigest() != self.topology[name]:
                     raise ValueError(f"parameter '{name}' is topology, fixed when '{self.name}' was compiled "
                                      "(kernels are specialised to it); recompile to change it.")
-            if self.precision != "bfloat16":
-                self._check_rule(name, array)
-                array = array.astype(self.dtype)
             staged[name] = aligned_copy(array)
-        self._params = staged
-        self._param_tensors = [tvm_ffi.from_dlpack(self._params[n]) for n, _ in self.layout["params"]] \
+        tensors = [tensor(staged[n], self.precision) for n, _ in self.layout["params"]] \
             if len(staged) == len(shapes) else None
+        with self._lock:
+            self._params, self._param_tensors = staged, tensors
 
-    def _check_rule(self, name: str, value: np.ndarray) -> None:
+    def _cast_param(self, name: str, value: object, shape: tuple[int, ...]) -> np.ndarray:
+        """`value` in the artifact precision, checked for type, shape, finiteness and range."""
+        array = np.asarray(value)
+        if array.dtype.kind not in "fiu":
+            raise TypeError(f"parameter '{name}' must be real numbers, got dtype {array.dtype}.")
+        if array.shape != shape:
+            raise ValueError(f"parameter '{name}' must have shape {shape}, got {array.shape}.")
+        if self.precision == "bfloat16":
+            cast = array if array.dtype == np.uint16 else bfloat16_bits(array)
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):
+                cast = array.astype(self.dtype)
+        values = self.as_float(cast)
+        given = values if array.dtype == self.dtype else array.astype(np.float64)
+        self._check_rule(name, values, given)
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"parameter '{name}' must be finite, got {self._shown(values, given, ~np.isfinite(values))}.")
+        return cast
+
+    def _shown(self, values: np.ndarray, given: np.ndarray, bad: np.ndarray) -> str:
+        """The first bad value, and what the user gave when the cast changed it."""
+        value, before = values[bad].ravel()[0], given[bad].ravel()[0]
+        changed = not (value == before or (np.isnan(value) and np.isnan(before)))
+        return f"{before:g}, which is {value:g} in {self.precision}" if changed else f"{value:g}"
+
+    def as_float(self, array: np.ndarray) -> np.ndarray:
+        """The values of an array of the artifact dtype as float64 (decodes bfloat16 bits)."""
+        return (bfloat16_values(array) if self.precision == "bfloat16" else array).astype(np.float64)
+
+    def _check_rule(self, name: str, value: np.ndarray, given: np.ndarray) -> None:
         rule = self.param_rules.get(name)
         if rule is None:
             return
-        value = np.asarray(value, dtype=np.float64)
         bad = np.isnan(value)
         if rule["low"] is not None:
             bad |= value <= rule["low"] if rule["low_open"] else value < rule["low"]
@@ -114,37 +149,54 @@ class Session:
                 None if rule["low"] is None else f"{'>' if rule['low_open'] else '>='} {rule['low']:g}",
                 None if rule["high"] is None else f"{'<' if rule['high_open'] else '<='} {rule['high']:g}") if p)
             raise ValueError(f"parameter '{name}' must be {bounds} {rule.get('unit', '')}".rstrip() +
-                             f", got {value[bad].ravel()[0]:g}.")
+                             f", got {self._shown(value, given, bad)}.")
 
     # -- state ----------------------------------------------------------------------------------
     def init_state(self) -> dict[str, np.ndarray]:
         """The initial state stored in the artifact (a fresh copy)."""
-        return self._read_arrays("state.npz", "state")
+        return {k: v.copy() for k, v in self._initial_state.items()}
 
     def _read_arrays(self, file: str, group: str) -> dict[str, np.ndarray]:
         arrays = arrays_from_file(self.artifact.file(file))
         self._check_tree(arrays, group, f"{file} of {self.artifact.path}", ArtifactError)
         return {n: arrays[n].copy() for n, _ in self.layout[group]}
 
-    def _check_tree(self, tree: Mapping[str, np.ndarray], group: str, what: str, error=ValueError,
-                    steps: int | None = None) -> None:
-        expected = self.layout[group]
-        names = [n for n, _ in expected]
+    def _check_names(self, tree: object, group: str, what: str, error: type[Exception] | None = None) -> None:
+        """`tree` is a dict with exactly the leaf names of `group`."""
+        if not isinstance(tree, Mapping):
+            raise (error or TypeError)(f"{what} must be a dict of leaf name -> numpy array, got {type(tree).__name__}.")
+        names = [n for n, _ in self.layout[group]]
         missing = [n for n in names if n not in tree]
-        extra = [n for n in tree if n not in names]
+        extra = [str(n) for n in tree if n not in names]
         if missing or extra:
-            raise error(f"{what}: " + "; ".join(p for p in (
+            raise (error or ValueError)(f"{what}: " + "; ".join(p for p in (
                 f"missing {', '.join(missing)}" if missing else "", f"unknown {', '.join(extra)}" if extra else "") if p) + ".")
-        for name, shape in expected:
+
+    def _check_tree(self, tree: Mapping[str, np.ndarray], group: str, what: str, error: type[Exception] | None = None,
+                    steps: int | None = None) -> None:
+        """Names, types, dtypes and shapes ((steps, *shape) when `steps` is given) of `tree`.
+
+        `error` is raised for every problem (ArtifactError for files); by default TypeError for
+        types and dtypes, ValueError for names and shapes.
+        """
+        self._check_names(tree, group, what, error)
+        for name, shape in self.layout[group]:
             value = tree[name]
             if not isinstance(value, np.ndarray):
-                raise TypeError(f"{what}: '{name}' must be a numpy array, got {type(value).__name__}.")
+                raise (error or TypeError)(f"{what}: '{name}' must be a numpy array, got {type(value).__name__}.")
             full = shape if steps is None else (steps, *shape)
             if value.dtype != self.dtype:
-                raise TypeError(f"{what}: '{name}' must have dtype {self.precision}, got {value.dtype} "
-                                f"(use .astype(np.{self.dtype.name})).")
+                hint = "bfloat16 leaves are uint16 bit patterns: use aotsnn.runtime.bfloat16_bits(x)" \
+                    if self.precision == "bfloat16" else f"use .astype(np.{self.dtype.name})"
+                raise (error or TypeError)(f"{what}: '{name}' must have dtype {self.precision}, got {value.dtype} "
+                                           f"({hint}).")
             if value.shape != full:
-                raise ValueError(f"{what}: '{name}' must have shape {full}, got {value.shape}.")
+                raise (error or ValueError)(f"{what}: '{name}' must have shape {full}, got {value.shape}.")
+
+    def _check_finite(self, tree: Mapping[str, np.ndarray], what: str) -> None:
+        for name, value in tree.items():
+            if not np.all(np.isfinite(bfloat16_values(value) if self.precision == "bfloat16" else value)):
+                raise ValueError(f"{what}: '{name}' contains NaN or Inf (pass check_finite=False to allow).")
 
     def save_state(self, state: Mapping[str, np.ndarray], path: str | Path) -> None:
         """Write `state` atomically (temp file + rename); a crash mid-save keeps the old file."""
@@ -168,33 +220,47 @@ class Session:
             steps: int | None = None, check_finite: bool = True) -> tuple[dict, dict]:
         """Advance T steps in one compiled call; inputs (T, batch, ...) -> outputs (T, batch, ...).
 
-        `steps` is required only when the model has no inputs. `state` is not modified.
+        T is the length of the inputs' time axis; `steps` is required only when the model has no
+        inputs (and must agree with the inputs otherwise). T = 0 returns a copy of `state` and
+        empty outputs. `state` is not modified. With `check_finite`, NaN/Inf in the state or
+        the inputs are refused.
         """
+        self._check_names(state, "state", "state")
+        self._check_names(inputs, "inputs", "inputs")
         if steps is None:
-            if not self.layout["inputs"]:
-                raise ValueError(f"'{self.name}' has no inputs: pass steps=T.")
-            first = next(iter(inputs.values()), None) if inputs else None
-            steps = int(np.shape(first)[0]) if first is not None and np.ndim(first) > 0 else -1
-        if not isinstance(steps, (int, np.integer)) or steps < 0:
+            steps = self._steps_of(inputs)
+        if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
             raise ValueError(f"`steps` must be a non-negative integer, got {steps!r}.")
         self._check_tree(state, "state", "state")
         self._check_tree(inputs, "inputs", "inputs", steps=steps)
-        if check_finite and self.precision != "bfloat16":
-            for name, value in inputs.items():
-                if not np.all(np.isfinite(value)):
-                    raise ValueError(f"inputs: '{name}' contains NaN or Inf (pass check_finite=False to allow).")
+        if check_finite:
+            self._check_finite(state, "state")
+            self._check_finite(inputs, "inputs")
         new_state = {n: aligned_copy(state[n]) for n, _ in self.layout["state"]}
         ins = [aligned_copy(inputs[n]) for n, _ in self.layout["inputs"]]
         outs = {n: aligned_empty((steps, *s), self.dtype) for n, s in self.layout["outputs"]}
-        args = [*self._param_tensors, *(tvm_ffi.from_dlpack(new_state[n]) for n, _ in self.layout["state"]),
-                *(tvm_ffi.from_dlpack(x) for x in ins), *(tvm_ffi.from_dlpack(x) for x in outs.values())]
+        args = [*(tensor(new_state[n], self.precision) for n, _ in self.layout["state"]),
+                *(tensor(x, self.precision) for x in ins), *(tensor(x, self.precision) for x in outs.values())]
         with self._lock:
-            self._run(int(steps), *args, tvm_ffi.from_dlpack(self._workspace))
+            self._run(int(steps), *self._param_tensors, *args, tvm_ffi.from_dlpack(self._workspace))
         return new_state, outs
+
+    def _steps_of(self, inputs: Mapping[str, np.ndarray]) -> int:
+        """T, the length of the time axis of the first input (checked to have one)."""
+        if not self.layout["inputs"]:
+            raise ValueError(f"'{self.name}' has no inputs: pass steps=T.")
+        name, shape = self.layout["inputs"][0]
+        value = inputs[name]
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"inputs: '{name}' must be a numpy array, got {type(value).__name__}.")
+        if value.ndim != len(shape) + 1:
+            raise ValueError(f"inputs: '{name}' must have shape (T, {', '.join(map(str, shape))}) for T steps, "
+                             f"got {value.shape}.")
+        return value.shape[0]
 
     def step(self, state: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray],
              *, check_finite: bool = True) -> tuple[dict, dict]:
-        """One step; inputs (batch, ...) -> outputs (batch, ...)."""
+        """One step; inputs (batch, ...) -> outputs (batch, ...). Checks as `run`."""
         self._check_tree(inputs, "inputs", "inputs")
         new_state, outs = self.run(state, {k: np.asarray(v)[None] for k, v in inputs.items()},
                                    steps=1, check_finite=check_finite)

@@ -1,0 +1,114 @@
+"""The manifest's schema: every field the runtime reads, with its type and range. numpy-free.
+
+A manifest that parses as JSON but has a field of the wrong type or out of range (written by
+another tool, edited by hand, or an older aotsnn) is refused here with an ArtifactError naming
+the field, instead of failing later with a KeyError or a crash inside the library:
+
+    check_manifest(manifest, "net.aot/manifest.json")
+    # ArtifactError: net.aot/manifest.json: `layout.state[2].shape` must be a list of positive
+    #                integers, got [40, -1].
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Callable, Mapping
+
+from aotsnn.runtime.format import ArtifactError
+
+PRECISIONS = ("float32", "float16", "bfloat16", "float64")
+GROUPS = ("params", "state", "inputs", "outputs")
+SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "nothing (the key is missing)"
+
+
+MISSING = _Missing()
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def _require(where: str, field: str, ok: bool, expected: str, value: Any) -> None:
+    if not ok:
+        shown = repr(value)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        raise ArtifactError(f"{where}: `{field}` must be {expected}, got {shown}.")
+
+
+def _mapping(where: str, field: str, value: Any) -> Mapping:
+    _require(where, field, isinstance(value, dict), "an object", value)
+    return value
+
+
+def _check_leaf(where: str, field: str, leaf: Any, precision: str) -> str:
+    leaf = _mapping(where, field, leaf)
+    name, shape = leaf.get("name", MISSING), leaf.get("shape", MISSING)
+    _require(where, f"{field}.name", isinstance(name, str) and name != "", "a non-empty string", name)
+    _require(where, f"{field}.shape", isinstance(shape, list) and all(_is_int(d) and d > 0 for d in shape),
+             "a list of positive integers", shape)
+    _require(where, f"{field}.dtype", leaf.get("dtype") == precision, f"the precision {precision!r}",
+             leaf.get("dtype", MISSING))
+    return name
+
+
+def _check_layout(where: str, layout: Any, precision: str) -> None:
+    layout = _mapping(where, "layout", layout)
+    for group in GROUPS:
+        leaves = layout.get(group, MISSING)
+        _require(where, f"layout.{group}", isinstance(leaves, list), "a list of leaves", leaves)
+        names = [_check_leaf(where, f"layout.{group}[{i}]", leaf, precision) for i, leaf in enumerate(leaves)]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        _require(where, f"layout.{group}", not duplicates, "a list of leaves with distinct names",
+                 duplicates)
+
+
+def _check_rule(where: str, field: str, rule: Any) -> None:
+    rule = _mapping(where, field, rule)
+    for bound in ("low", "high"):
+        value = rule.get(bound, MISSING)
+        _require(where, f"{field}.{bound}", value is None or _is_number(value), "a finite number or null", value)
+    for flag in ("low_open", "high_open"):
+        value = rule.get(flag, MISSING)
+        _require(where, f"{field}.{flag}", isinstance(value, bool), "true or false", value)
+    _require(where, f"{field}.unit", isinstance(rule.get("unit", ""), str), "a string", rule.get("unit"))
+
+
+def _check_dict_of(where: str, field: str, value: Any, check: Callable[[str, Any], None]) -> None:
+    for key, item in _mapping(where, field, value).items():
+        check(f"{field}.{key}", item)
+
+
+def check_manifest(manifest: Mapping, where: str) -> None:
+    """Raise ArtifactError naming the first field of `manifest` the runtime cannot use."""
+    _require(where, "model", isinstance(manifest.get("model", MISSING), str) and manifest["model"] != "",
+             "a non-empty string", manifest.get("model", MISSING))
+    dt = manifest.get("dt", MISSING)
+    _require(where, "dt", _is_number(dt) and dt > 0, "a positive number of ms", dt)
+    precision = manifest.get("precision", MISSING)
+    _require(where, "precision", precision in PRECISIONS, f"one of {PRECISIONS}", precision)
+    target = _mapping(where, "target", manifest.get("target", MISSING))
+    _require(where, "target.name", isinstance(target.get("name", MISSING), str), "a string", target.get("name", MISSING))
+    _require(where, "target.machine", target.get("machine") is None or isinstance(target["machine"], str),
+             "a string or null", target.get("machine"))
+    _check_layout(where, manifest.get("layout", MISSING), precision)
+    _check_dict_of(where, "files", manifest.get("files", MISSING), lambda field, digest: _require(
+        where, field, isinstance(digest, str) and SHA256.fullmatch(digest) is not None,
+        "a SHA-256 hex digest", digest))
+    workspace = _mapping(where, "build", manifest.get("build", MISSING)).get("workspace_bytes", MISSING)
+    _require(where, "build.workspace_bytes", _is_int(workspace) and workspace >= 0,
+             "a non-negative integer", workspace)
+    _check_dict_of(where, "param_rules", manifest.get("param_rules", {}),
+                   lambda field, rule: _check_rule(where, field, rule))
+    _check_dict_of(where, "topology", manifest.get("topology", {}), lambda field, digest: _require(
+        where, field, isinstance(digest, str), "a string", digest))
+    _require(where, "cache_key", isinstance(manifest.get("cache_key", ""), str), "a string",
+             manifest.get("cache_key"))
