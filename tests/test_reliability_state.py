@@ -253,3 +253,21 @@ def test_write_atomic_replaces_the_file_and_leaves_nothing_else(tmp_path):
     write_atomic(tmp_path / "a.bin", b"new")
     assert (tmp_path / "a.bin").read_bytes() == b"new"
     assert [p.name for p in tmp_path.iterdir()] == ["a.bin"]
+
+
+def test_the_numpy_bfloat16_codec_rounds_like_ml_dtypes():
+    """The runtime converts without ml_dtypes; it must give the writer's (ml_dtypes') bits."""
+    import ml_dtypes
+
+    from aotsnn.runtime import bfloat16_bits, bfloat16_values
+
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.normal(0, 1, 20000) * 10.0 ** rng.integers(-45, 39, 20000),
+                             [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 3.4e38, 1e39, 1e-40,
+                              1 + 2**-8, 1 + 3 * 2**-8, 1 + 2**-8 + 2**-30]])
+    with np.errstate(over="ignore"):
+        expected = values.astype(ml_dtypes.bfloat16).view(np.uint16)
+    np.testing.assert_array_equal(bfloat16_bits(values), expected)
+    every = np.arange(1 << 16, dtype=np.uint16)
+    np.testing.assert_array_equal(bfloat16_values(every).view(np.uint32),
+                                  every.view(ml_dtypes.bfloat16).astype(np.float32).view(np.uint32))
