@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+DEFAULT_MODEL = "aotsnn.demo:build_ei_network"
+
 
 def load_model(spec: str):
     """`package.module:function` -> the Network that function returns."""
@@ -69,21 +71,25 @@ def cmd_compile(args) -> int:
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from aotsnn.export import compile_network
+    from aotsnn.export import compile_for, compile_network
+    from aotsnn.targets import get
 
     net = load_model(args.model)
     console = Console()
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as progress:
-        path = compile_network(net, args.output, target=args.target, precision=args.precision,
-                               use_cache=not args.no_cache, progress=progress, source=args.model)
+        if get(args.target).artifact == "library":
+            path = compile_network(net, args.output, target=args.target, precision=args.precision,
+                                   use_cache=not args.no_cache, progress=progress, source=args.model)
+        else:
+            path = compile_for(net, args.output, target=args.target, precision=args.precision, source=args.model)
     console.print(f"wrote {path}")
     return 0
 
 
 def cmd_run(args) -> int:
-    from aotsnn.runtime import load
+    from aotsnn.runtime.harness import load_any
 
-    session = load(args.artifact)
+    session = load_any(args.artifact)
     state = session.load_state(args.state) if args.state else session.init_state()
     raw = read_inputs(args.inputs, session, args.steps, args.seed, args.input_scale)
     inputs = {k: np.asarray(v).astype(session.dtype) for k, v in raw.items()}
@@ -101,10 +107,14 @@ def cmd_run(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from aotsnn.runtime import load
+    if args.targets:
+        return verify_matrix(args)
+    if not args.artifact:
+        raise SystemExit("error: give an artifact to verify, or --targets to compile and verify a model on several.")
+    from aotsnn.runtime.harness import load_any
     from aotsnn.verify import compare, render
 
-    session = load(args.artifact)
+    session = load_any(args.artifact)
     source = args.model or session.artifact.manifest.get("source")
     if not source:
         raise SystemExit("error: this artifact does not record its model; pass --model MODULE:FUNCTION.")
@@ -114,6 +124,26 @@ def cmd_verify(args) -> int:
                      rtol=args.rtol, atol=args.atol)
     render(report)
     return 0 if report.passed else 1
+
+
+def verify_matrix(args) -> int:
+    """`verify --targets a,b,...`: compile the model for every target, one equivalence table."""
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from aotsnn.verify import render_matrix, verify_targets
+
+    source = args.model
+    if source is None and args.artifact:
+        source = json.loads((Path(args.artifact) / "manifest.json").read_text()).get("source")
+    net = load_model(source or DEFAULT_MODEL)
+    shapes = SimpleNamespace(layout={"inputs": [(n, (net.batch, *s)) for n, s in net.input_shapes.items()]})
+    inputs = read_inputs(args.inputs, shapes, args.steps, args.seed, args.input_scale)
+    matrix = verify_targets(net, [t.strip() for t in args.targets.split(",") if t.strip()],
+                            {k: np.asarray(v, np.float64) for k, v in inputs.items()}, workdir=args.out_dir)
+    render_matrix(matrix, Console(width=max(Console().width, 40 + 22 * len(matrix.results))))
+    return 0 if matrix.passed else 1
 
 
 def cmd_info(args) -> int:
@@ -158,7 +188,7 @@ def parser() -> argparse.ArgumentParser:
     for name, func, helptext in (("run", cmd_run, "run an artifact with the thin runtime"),
                                  ("verify", cmd_verify, "compare an artifact with the JAX reference")):
         c = sub.add_parser(name, help=helptext)
-        c.add_argument("artifact")
+        c.add_argument("artifact", nargs="?" if name == "verify" else None)
         c.add_argument("--steps", type=int, default=1000)
         c.add_argument("--inputs", help=".npz of inputs, name -> (T, batch, ...); default: random drive")
         c.add_argument("--seed", type=int, default=0)
@@ -170,6 +200,9 @@ def parser() -> argparse.ArgumentParser:
             c.add_argument("--model", help="MODULE:FUNCTION of the network (default: the one recorded at compile time)")
             c.add_argument("--rtol", type=float)
             c.add_argument("--atol", type=float)
+            c.add_argument("--targets", help="comma-separated targets: compile the model (--model, the artifact's, "
+                                              f"or {DEFAULT_MODEL}) for each and print one equivalence matrix")
+            c.add_argument("--out-dir", help="with --targets: keep the artifacts here")
         c.set_defaults(func=func)
     info = sub.add_parser("info", help="describe an artifact")
     info.add_argument("artifact")
@@ -182,9 +215,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from aotsnn.runtime.format import ArtifactError
+    from aotsnn.targets import TargetUnavailableError
     try:
         return args.func(args)
-    except (ArtifactError, ValueError, TypeError) as exc:
+    except (ArtifactError, TargetUnavailableError, ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -1,10 +1,47 @@
-"""Shared fixtures: a small E/I network and its compiled host artifact (built once per session)."""
+"""Shared fixtures: a small E/I network and its compiled host artifact (built once per session),
+and `target`, parametrised over the target registry (`--targets host,c,...`; default: all).
+A test that takes `target` runs once per selected target; targets this machine cannot build or
+run skip with the reason."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from aotsnn.demo import build_ei_network, demo_inputs
+
+
+def pytest_addoption(parser):
+    parser.addoption("--targets", default="all",
+                     help="comma-separated targets for tests that take the `target` fixture (default: all registered)")
+
+
+def pytest_generate_tests(metafunc):
+    own = set()          # a test that parametrizes its own `target` argument keeps it
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0]
+        own.update(n.strip() for n in (names.split(",") if isinstance(names, str) else names))
+    if "target" in metafunc.fixturenames and "target" not in own:
+        from aotsnn.targets import registry
+
+        known = sorted(registry())
+        option = metafunc.config.getoption("--targets")
+        names = known if option == "all" else [n.strip() for n in option.split(",") if n.strip()]
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise pytest.UsageError(f"--targets: unknown {', '.join(unknown)}; known targets: {', '.join(known)}")
+        metafunc.parametrize("target", names, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def target(request):
+    """The Target named by the parameter; skips (with the reason) where it cannot run here."""
+    from aotsnn.targets import get
+
+    spec = get(request.param)
+    ok, why = spec.runs_here()
+    if not ok:
+        pytest.skip(why)
+    return spec
 
 
 @pytest.fixture(scope="session")

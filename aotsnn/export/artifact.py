@@ -128,6 +128,8 @@ def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host
         raise TypeError(f"compile_network: `net` must be an aotsnn Network, got {type(net).__name__}.")
     check_precision(precision)
     target_spec = get_target(target)
+    if target_spec.artifact != "library":
+        raise ExportError(f"target '{target}' builds a C bundle, not a library: use aotsnn.export.compile_for.")
     out = Path(out)
     if out.exists() and not (out.is_dir() and ((out / MANIFEST).is_file() or not any(out.iterdir()))):
         raise ExportError(f"{out} exists and is not an aotsnn artifact; refusing to replace it (choose another path).")

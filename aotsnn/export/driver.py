@@ -1,35 +1,53 @@
-"""Generate the C driver: the time loop around the fused kernels.
+"""Generate the C drivers: the time loop around the fused kernels, for two entry points.
 
-The driver is one C function with TVM's FFI calling convention, so `tvm_ffi.load_module`
-finds it as `aotsnn_run` next to the kernels (`__tvm_ffi_<kernel>`) in the same shared library:
+Both entry points walk the same Plan with the same workspace layout (`TimeLoop`); they differ
+only in where the leaves come from and how errors are reported.
 
-    aotsnn_run(T, *params, *state, *inputs, *outputs, workspace)
+1. `driver_source` (host artifacts): one C function with TVM's FFI calling convention, so
+   `tvm_ffi.load_module` finds it as `aotsnn_run` next to the kernels (`__tvm_ffi_<kernel>`):
 
-- params: read only; state: read and updated in place (after T steps it holds the new state);
-- inputs[i]: (T, *step_shape), outputs[o]: (T, *step_shape), all C-contiguous;
-- workspace: a uint8 buffer of at least WORKSPACE_BYTES, 64-byte aligned, owned by the caller
-  (so two sessions never share scratch memory).
+       aotsnn_run(T, *params, *state, *inputs, *outputs, workspace)
+
+   - params: read only; state: read and updated in place (after T steps it holds the new state);
+   - inputs[i]: (T, *step_shape), outputs[o]: (T, *step_shape), all C-contiguous;
+   - workspace: a uint8 buffer of at least WORKSPACE_BYTES, 64-byte aligned, owned by the caller
+     (so two sessions never share scratch memory).
+   Every tensor is checked for dtype, shape and 64-byte alignment first.
+
+2. `c_api_source` (C bundles, aotsnn.export.cbundle): `<model>_run(state*, T, inputs*, outputs*)`
+   on the plain structs of `<model>.h` (aotsnn.export.capi); the leaves are struct members, so
+   their shapes and dtypes are fixed by the types and need no checks.
 
 Per step: copy step t of every input into an aligned slot, call the kernels in plan order,
 copy the outputs into outputs[t], then write the new state (through a staging slot when a
 new-state leaf is another leaf's old value). Kernels that read only parameters run once per
-call, before the loop. Every tensor is checked for dtype, shape and 64-byte alignment first.
+call, before the loop.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import numpy as np
 
+from aotsnn.export.capi import CApi
 from aotsnn.export.lower import Layout, Leaf
-from aotsnn.export.plan import ALIGN, Plan, Ref, Temp, dtype_numpy
+from aotsnn.export.plan import ALIGN, KernelCall, Plan, Ref, dtype_numpy
 
 DLPACK_DTYPES = {"float32": (2, 32), "float64": (2, 64), "float16": (2, 16), "bfloat16": (4, 16),
                  "bool": (6, 8), "int32": (0, 32), "int64": (0, 64), "int8": (0, 8), "uint8": (1, 8)}
 C_SCALARS = {"float32": "float", "float64": "double", "int32": "int32_t", "int64": "int64_t",
              "int8": "int8_t", "uint8": "uint8_t", "bool": "uint8_t", "float16": "uint16_t", "bfloat16": "uint16_t"}
+GROUPS = ("params", "state", "inputs", "outputs")
+TABLE_PREFIX = {"params": "param", "state": "state", "inputs": "input", "outputs": "output"}
 
 
 def _nbytes(shape, dtype: str) -> int:
     return int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype_numpy(dtype)).itemsize
+
+
+def _aligned(nbytes: int) -> int:
+    return (nbytes + ALIGN - 1) // ALIGN * ALIGN
 
 
 def _c_array(name: str, values, ctype: str = "int64_t") -> str:
@@ -47,130 +65,88 @@ def _const_literal(value: np.ndarray, dtype: str) -> str:
     return ", ".join(str(int(x)) for x in flat)
 
 
-class DriverSource:
-    """Builds the C text for one plan and layout."""
+def _tensor_init(target: str, data: str, shape: str, ndim: int, dtype: str) -> str:
+    code, bits = DLPACK_DTYPES[dtype]
+    return (f"  {target}.data = (void *)({data}); {target}.device.device_type = kDLCPU; {target}.device.device_id = 0;"
+            f" {target}.ndim = {ndim}; {target}.dtype.code = {code}; {target}.dtype.bits = {bits}; {target}.dtype.lanes = 1;"
+            f" {target}.shape = (int64_t *){shape}; {target}.strides = NULL; {target}.byte_offset = 0;")
 
-    def __init__(self, plan: Plan, layout: Layout) -> None:
+
+@dataclass(frozen=True)
+class LeafAccess:
+    """C expressions through which an entry point hands its leaves to the loop (`t`: the step)."""
+
+    tensor: Callable[[Ref], str]        # DLTensor * of a param or state leaf
+    state_data: Callable[[int], str]    # char * to the data of state leaf i
+    input_step: Callable[[int], str]    # const char * to step t of input i
+    output_step: Callable[[int], str]   # char * to step t of output o
+
+
+class TimeLoop:
+    """The plan as C: workspace layout, constant and shape tables, kernel calls and the loop.
+
+    `kernel_symbol(name)` is the C symbol of a fused kernel; `kernel_signature` its parameter
+    list (TVM's FFI calling convention either way: self, args, num_args, result).
+    """
+
+    def __init__(self, plan: Plan, layout: Layout, kernel_symbol: Callable[[str], str],
+                 kernel_signature: str) -> None:
         self.plan, self.layout = plan, layout
+        self.kernel_symbol, self.kernel_signature = kernel_symbol, kernel_signature
         # aligned slots after the plan's temps: one per input step, one per staged state leaf
-        offset = (plan.workspace_bytes + ALIGN - 1) // ALIGN * ALIGN
+        offset = _aligned(plan.workspace_bytes)
         self.input_slots = []
         for leaf in layout.inputs:
             self.input_slots.append(offset)
-            offset += (_nbytes(leaf.shape, leaf.dtype) + ALIGN - 1) // ALIGN * ALIGN
+            offset += _aligned(_nbytes(leaf.shape, leaf.dtype))
         self.staged = {i: ref for i, ref in enumerate(plan.results[:len(layout.state)])
                        if ref.kind == "state" and ref.index != i}
         self.stage_slots = {}
         for i in self.staged:
             self.stage_slots[i] = offset
-            offset += (_nbytes(layout.state[i].shape, layout.state[i].dtype) + ALIGN - 1) // ALIGN * ALIGN
+            offset += _aligned(_nbytes(layout.state[i].shape, layout.state[i].dtype))
         self.workspace_bytes = offset
 
-    def tensor_expr(self, ref: Ref) -> str:
-        return {"param": f"P[{ref.index}]", "state": f"S[{ref.index}]", "input": f"&in_step[{ref.index}]",
-                "temp": f"&tmp[{ref.index}]", "const": f"&cst[{ref.index}]"}[ref.kind]
-
-    def leaf_tables(self, prefix: str, leaves: tuple[Leaf, ...], lead: tuple[int, ...] = ()) -> list[str]:
-        lines = []
-        for i, leaf in enumerate(leaves):
-            lines.append(_c_array(f"{prefix}_shape_{i}", lead + leaf.shape))
-        return lines
-
-    def render(self) -> str:
-        plan, layout = self.plan, self.layout
-        P, S, I, O = (len(layout.params), len(layout.state), len(layout.inputs), len(layout.outputs))
-        out = [
-            "/* Generated by aotsnn: the time loop around the fused TVM kernels. Do not edit. */",
-            "#include <stdint.h>", "#include <string.h>", "#include <stdio.h>", "#include <tvm/ffi/c_api.h>", "",
-            f"#define N_PARAMS {P}", f"#define N_STATE {S}", f"#define N_INPUTS {I}", f"#define N_OUTPUTS {O}",
-            f"#define N_TEMPS {len(plan.temps)}", f"#define N_CONSTS {len(plan.consts)}",
-            f"#define WORKSPACE_BYTES {self.workspace_bytes}LL", f"#define ALIGN {ALIGN}",
-            "#define DATA(t) ((char *)(t)->data + (t)->byte_offset)", "",
-        ]
-        for kernel in sorted({c.kernel for c in plan.calls}):
-            out.append(f"int32_t __tvm_ffi_{kernel}(void*, const TVMFFIAny*, int32_t, TVMFFIAny*);")
+    def declarations(self, groups: tuple[str, ...] = GROUPS) -> list[str]:
+        """Kernel prototypes, constant data and the shape tables of temps, constants and the leaves
+        of `groups` (static, read only; the loop needs those of params, state and inputs)."""
+        out = ["#define DATA(t) ((char *)(t)->data + (t)->byte_offset)", ""]
+        out += [f"int32_t {self.kernel_symbol(k)}({self.kernel_signature});"
+                for k in sorted({c.kernel for c in self.plan.calls})]
         out.append("")
-        for i, value in enumerate(plan.consts):
-            dtype = str(value.dtype) if str(value.dtype) != "bool" else "bool"
+        for i, value in enumerate(self.plan.consts):
+            dtype = str(value.dtype)
             out.append(f"static const {C_SCALARS[dtype]} const_data_{i}[] = {{{_const_literal(value, dtype)}}};")
             out.append(_c_array(f"const_shape_{i}", value.shape))
-        for i, temp in enumerate(plan.temps):
+        for i, temp in enumerate(self.plan.temps):
             out.append(_c_array(f"temp_shape_{i}", temp.shape))
-        groups = (("param", layout.params, ()), ("state", layout.state, ()), ("input", layout.inputs, ()),
-                  ("output", layout.outputs, ()))
-        for prefix, leaves, lead in groups:
-            out += self.leaf_tables(prefix, leaves, lead)
-        out.append(self._checks(groups))
-        out.append(self._run_function())
-        return "\n".join(out) + "\n"
+        for group in groups:
+            for i, leaf in enumerate(getattr(self.layout, group)):
+                out.append(_c_array(f"{TABLE_PREFIX[group]}_shape_{i}", leaf.shape))
+        return out
 
-    def _checks(self, groups) -> str:
-        lines = ["static const char* leaf_names[] = {" +
-                 ", ".join(f'"{l.name}"' for _, leaves, _ in groups for l in leaves) + "};",
-                 "", "static void *raise_error(const char *kind, const char *message) {",
-                 "  TVMFFIErrorSetRaisedFromCStr(kind, message);", "  return NULL;", "}", "",
-                 "/* The DLTensor of argument `a`, checked against a dtype, an optional time axis of",
-                 "   length T (T >= 0) and the per-step shape; NULL (with the error raised) otherwise. */",
-                 "static DLTensor *checked(const TVMFFIAny *a, const char *name, uint8_t code, uint8_t bits,",
-                 "                         int64_t T, const int64_t *shape, int ndim) {",
-                 "  char msg[256];", "  DLTensor *t = NULL;",
-                 "  if (a->type_index == kTVMFFIDLTensorPtr) t = (DLTensor *)a->v_ptr;",
-                 "  else if (a->type_index == kTVMFFITensor) t = (DLTensor *)((char *)a->v_obj + sizeof(TVMFFIObject));",
-                 "  if (t == NULL) { snprintf(msg, sizeof msg, \"'%s' is not a tensor\", name); return raise_error(\"TypeError\", msg); }",
-                 "  int lead = T >= 0 ? 1 : 0;",
-                 "  if (t->dtype.code != code || t->dtype.bits != bits || t->dtype.lanes != 1) {",
-                 "    snprintf(msg, sizeof msg, \"'%s' has the wrong dtype\", name); return raise_error(\"TypeError\", msg); }",
-                 "  if (t->ndim != ndim + lead || (lead && t->shape[0] != T)) {",
-                 "    snprintf(msg, sizeof msg, \"'%s' has the wrong rank or number of steps\", name); return raise_error(\"ValueError\", msg); }",
-                 "  for (int d = 0; d < ndim; ++d) if (t->shape[d + lead] != shape[d]) {",
-                 "    snprintf(msg, sizeof msg, \"'%s' has the wrong shape at axis %d\", name, d + lead); return raise_error(\"ValueError\", msg); }",
-                 "  if (t->strides != NULL) { int64_t expect = 1; for (int d = t->ndim - 1; d >= 0; --d) {",
-                 "      if (t->shape[d] != 1 && t->strides[d] != expect) { snprintf(msg, sizeof msg, \"'%s' is not contiguous\", name); return raise_error(\"ValueError\", msg); }",
-                 "      expect *= t->shape[d]; } }",
-                 "  if (((uintptr_t)((char *)t->data + t->byte_offset)) % ALIGN != 0) {",
-                 "    snprintf(msg, sizeof msg, \"'%s' is not 64-byte aligned\", name); return raise_error(\"ValueError\", msg); }",
-                 "  if (t->device.device_type != kDLCPU) {",
-                 "    snprintf(msg, sizeof msg, \"'%s' is not in host memory\", name); return raise_error(\"ValueError\", msg); }",
-                 "  return t;", "}", ""]
-        return "\n".join(lines)
+    def body(self, access: LeafAccess, workspace: str) -> list[str]:
+        """Statements of the entry point after its leaves are in hand: the T-step loop.
 
-    def _tensor_init(self, target: str, data: str, shape: str, ndim: int, dtype: str) -> str:
-        code, bits = DLPACK_DTYPES[dtype]
-        return (f"  {target}.data = (void *)({data}); {target}.device.device_type = kDLCPU; {target}.device.device_id = 0;"
-                f" {target}.ndim = {ndim}; {target}.dtype.code = {code}; {target}.dtype.bits = {bits}; {target}.dtype.lanes = 1;"
-                f" {target}.shape = (int64_t *){shape}; {target}.strides = NULL; {target}.byte_offset = 0;")
-
-    def _run_function(self) -> str:
+        `workspace` is a `char *` expression of WORKSPACE_BYTES of scratch; `T` must be in scope.
+        A failing kernel's status is returned.
+        """
         plan, layout = self.plan, self.layout
-        P, S, I, O = (len(layout.params), len(layout.state), len(layout.inputs), len(layout.outputs))
-        L = ["int32_t __tvm_ffi_aotsnn_run(void *self, const TVMFFIAny *args, int32_t num_args, TVMFFIAny *result) {",
-             "  (void)self; (void)result;",
-             f"  if (num_args != {2 + P + S + I + O}) {{ raise_error(\"TypeError\", \"aotsnn_run takes T, params, state, inputs, outputs and workspace\"); return -1; }}",
-             "  if (args[0].type_index != kTVMFFIInt || args[0].v_int64 < 0) { raise_error(\"ValueError\", \"T must be a non-negative integer\"); return -1; }",
-             "  const int64_t T = args[0].v_int64;",
-             f"  DLTensor *P[{max(P, 1)}], *S[{max(S, 1)}], *IN[{max(I, 1)}], *OUT[{max(O, 1)}];",
-             f"  DLTensor tmp[{max(len(plan.temps), 1)}], cst[{max(len(plan.consts), 1)}], in_step[{max(I, 1)}];"]
-        arg = 1
-        for kind, leaves, dest, timed in (("param", layout.params, "P", False), ("state", layout.state, "S", False),
-                                          ("input", layout.inputs, "IN", True), ("output", layout.outputs, "OUT", True)):
-            base = {"param": 0, "state": P, "input": P + S, "output": P + S + I}[kind]
-            for i, leaf in enumerate(leaves):
-                code, bits = DLPACK_DTYPES[leaf.dtype]
-                L.append(f"  if (!({dest}[{i}] = checked(&args[{arg}], leaf_names[{base + i}], {code}, {bits}, "
-                         f"{'T' if timed else '-1'}, {kind}_shape_{i}, {len(leaf.shape)}))) return -1;")
-                arg += 1
-        L.append(f"  static const int64_t ws_shape[1] = {{WORKSPACE_BYTES}};")
-        L.append(f"  DLTensor *ws = checked(&args[{arg}], \"workspace\", 1, 8, -1, ws_shape, 1);")
-        L.append("  if (!ws) return -1;")
-        L.append("  char *wsp = (char *)ws->data + ws->byte_offset;")
+        tensor = lambda ref: {"input": f"&in_step[{ref.index}]", "temp": f"&tmp[{ref.index}]",
+                              "const": f"&cst[{ref.index}]"}.get(ref.kind) or access.tensor(ref)
+        data = lambda ref: f"DATA({tensor(ref)})"
+        L = [f"  DLTensor tmp[{max(len(plan.temps), 1)}], cst[{max(len(plan.consts), 1)}], "
+             f"in_step[{max(len(layout.inputs), 1)}];",
+             f"  char *wsp = {workspace};"]
         for i, temp in enumerate(plan.temps):
-            L.append(self._tensor_init(f"tmp[{i}]", f"wsp + {temp.offset}", f"temp_shape_{i}", len(temp.shape), temp.dtype))
+            L.append(_tensor_init(f"tmp[{i}]", f"wsp + {temp.offset}", f"temp_shape_{i}", len(temp.shape), temp.dtype))
         for i, value in enumerate(plan.consts):
-            L.append(self._tensor_init(f"cst[{i}]", f"const_data_{i}", f"const_shape_{i}", value.ndim, str(value.dtype)))
+            L.append(_tensor_init(f"cst[{i}]", f"const_data_{i}", f"const_shape_{i}", value.ndim, str(value.dtype)))
         for i, leaf in enumerate(layout.inputs):
-            L.append(self._tensor_init(f"in_step[{i}]", f"wsp + {self.input_slots[i]}", f"input_shape_{i}", len(leaf.shape), leaf.dtype))
+            L.append(_tensor_init(f"in_step[{i}]", f"wsp + {self.input_slots[i]}", f"input_shape_{i}",
+                                  len(leaf.shape), leaf.dtype))
         for n, call in enumerate(plan.calls):
-            items = ", ".join(f"{{.type_index = kTVMFFIDLTensorPtr, .v_ptr = {self.tensor_expr(r)}}}" for r in call.args)
+            items = ", ".join(f"{{.type_index = kTVMFFIDLTensorPtr, .v_ptr = {tensor(r)}}}" for r in call.args)
             L.append(f"  TVMFFIAny call{n}[{len(call.args)}] = {{{items}}};")
         L.append("  TVMFFIAny ret; int32_t rc;")
         for n, call in enumerate(plan.calls):
@@ -178,36 +154,153 @@ class DriverSource:
                 L += self._call(n, call, "  ")
         L.append("  for (int64_t t = 0; t < T; ++t) {")
         for i, leaf in enumerate(layout.inputs):
-            nb = _nbytes(leaf.shape, leaf.dtype)
-            L.append(f"    memcpy(in_step[{i}].data, (char *)IN[{i}]->data + IN[{i}]->byte_offset + t * {nb}LL, {nb});")
+            L.append(f"    memcpy(in_step[{i}].data, {access.input_step(i)}, {_nbytes(leaf.shape, leaf.dtype)});")
         for n, call in enumerate(plan.calls):
             if not call.invariant:
                 L += self._call(n, call, "    ")
-        results = plan.results
+        results, S = plan.results, len(layout.state)
         for o, leaf in enumerate(layout.outputs):
-            nb = _nbytes(leaf.shape, leaf.dtype)
-            L.append(f"    memcpy((char *)OUT[{o}]->data + OUT[{o}]->byte_offset + t * {nb}LL, "
-                     f"DATA((DLTensor *){self.tensor_expr(results[S + o])}), {nb});")
+            L.append(f"    memcpy({access.output_step(o)}, {data(results[S + o])}, {_nbytes(leaf.shape, leaf.dtype)});")
         for i, ref in self.staged.items():
             nb = _nbytes(layout.state[i].shape, layout.state[i].dtype)
-            L.append(f"    memcpy(wsp + {self.stage_slots[i]}, DATA(S[{ref.index}]), {nb});")
+            L.append(f"    memcpy(wsp + {self.stage_slots[i]}, {access.state_data(ref.index)}, {nb});")
         for i, leaf in enumerate(layout.state):
-            ref, nb = results[i], _nbytes(leaf.shape, leaf.dtype)
+            ref = results[i]
             if ref.kind == "state" and ref.index == i:
                 continue
-            src = f"wsp + {self.stage_slots[i]}" if i in self.staged else f"DATA((DLTensor *){self.tensor_expr(ref)})"
-            L.append(f"    memcpy((char *)S[{i}]->data + S[{i}]->byte_offset, {src}, {nb});")
-        L += ["  }", "  return 0;", "}"]
-        return "\n".join(L)
+            src = f"wsp + {self.stage_slots[i]}" if i in self.staged else data(ref)
+            L.append(f"    memcpy({access.state_data(i)}, {src}, {_nbytes(leaf.shape, leaf.dtype)});")
+        L.append("  }")
+        return L
 
-    @staticmethod
-    def _call(n: int, call, indent: str) -> list[str]:
+    def _call(self, n: int, call: KernelCall, indent: str) -> list[str]:
         return [f"{indent}ret.type_index = kTVMFFINone;",
-                f"{indent}rc = __tvm_ffi_{call.kernel}(NULL, call{n}, {len(call.args)}, &ret);",
+                f"{indent}rc = {self.kernel_symbol(call.kernel)}(NULL, call{n}, {len(call.args)}, &ret);",
                 f"{indent}if (rc != 0) return rc;"]
 
 
+# -- 1. the host entry point: TVM FFI calling convention ----------------------------------------
+
+_CHECKED = r"""static const char* leaf_names[] = {%s};
+
+static void *raise_error(const char *kind, const char *message) {
+  TVMFFIErrorSetRaisedFromCStr(kind, message);
+  return NULL;
+}
+
+/* The DLTensor of argument `a`, checked against a dtype, an optional time axis of
+   length T (T >= 0) and the per-step shape; NULL (with the error raised) otherwise. */
+static DLTensor *checked(const TVMFFIAny *a, const char *name, uint8_t code, uint8_t bits,
+                         int64_t T, const int64_t *shape, int ndim) {
+  char msg[256];
+  DLTensor *t = NULL;
+  if (a->type_index == kTVMFFIDLTensorPtr) t = (DLTensor *)a->v_ptr;
+  else if (a->type_index == kTVMFFITensor) t = (DLTensor *)((char *)a->v_obj + sizeof(TVMFFIObject));
+  if (t == NULL) { snprintf(msg, sizeof msg, "'%%s' is not a tensor", name); return raise_error("TypeError", msg); }
+  int lead = T >= 0 ? 1 : 0;
+  if (t->dtype.code != code || t->dtype.bits != bits || t->dtype.lanes != 1) {
+    snprintf(msg, sizeof msg, "'%%s' has the wrong dtype", name); return raise_error("TypeError", msg); }
+  if (t->ndim != ndim + lead || (lead && t->shape[0] != T)) {
+    snprintf(msg, sizeof msg, "'%%s' has the wrong rank or number of steps", name); return raise_error("ValueError", msg); }
+  for (int d = 0; d < ndim; ++d) if (t->shape[d + lead] != shape[d]) {
+    snprintf(msg, sizeof msg, "'%%s' has the wrong shape at axis %%d", name, d + lead); return raise_error("ValueError", msg); }
+  if (t->strides != NULL) { int64_t expect = 1; for (int d = t->ndim - 1; d >= 0; --d) {
+      if (t->shape[d] != 1 && t->strides[d] != expect) { snprintf(msg, sizeof msg, "'%%s' is not contiguous", name); return raise_error("ValueError", msg); }
+      expect *= t->shape[d]; } }
+  if (((uintptr_t)((char *)t->data + t->byte_offset)) %% ALIGN != 0) {
+    snprintf(msg, sizeof msg, "'%%s' is not 64-byte aligned", name); return raise_error("ValueError", msg); }
+  if (t->device.device_type != kDLCPU) {
+    snprintf(msg, sizeof msg, "'%%s' is not in host memory", name); return raise_error("ValueError", msg); }
+  return t;
+}
+"""
+
+
 def driver_source(plan: Plan, layout: Layout) -> tuple[str, int]:
-    """(C source of the driver, workspace bytes it needs)."""
-    source = DriverSource(plan, layout)
-    return source.render(), source.workspace_bytes
+    """(C source of the host driver `aotsnn_run`, workspace bytes it needs)."""
+    loop = TimeLoop(plan, layout, lambda k: f"__tvm_ffi_{k}", "void*, const TVMFFIAny*, int32_t, TVMFFIAny*")
+    P, S, I, O = (len(getattr(layout, g)) for g in GROUPS)
+    out = ["/* Generated by aotsnn: the time loop around the fused TVM kernels. Do not edit. */",
+           "#include <stdint.h>", "#include <string.h>", "#include <stdio.h>", "#include <tvm/ffi/c_api.h>", "",
+           f"#define WORKSPACE_BYTES {loop.workspace_bytes}LL", f"#define ALIGN {ALIGN}", "",
+           *loop.declarations(),
+           _CHECKED % ", ".join(f'"{leaf.name}"' for g in GROUPS for leaf in getattr(layout, g)),
+           "int32_t __tvm_ffi_aotsnn_run(void *self, const TVMFFIAny *args, int32_t num_args, TVMFFIAny *result) {",
+           "  (void)self; (void)result;",
+           f"  if (num_args != {2 + P + S + I + O}) {{ raise_error(\"TypeError\", \"aotsnn_run takes T, params, state, "
+           "inputs, outputs and workspace\"); return -1; }",
+           "  if (args[0].type_index != kTVMFFIInt || args[0].v_int64 < 0) { raise_error(\"ValueError\", "
+           "\"T must be a non-negative integer\"); return -1; }",
+           "  const int64_t T = args[0].v_int64;",
+           f"  DLTensor *P[{max(P, 1)}], *S[{max(S, 1)}], *IN[{max(I, 1)}], *OUT[{max(O, 1)}];"]
+    arg, base = 1, 0
+    for group, dest, timed in (("params", "P", False), ("state", "S", False), ("inputs", "IN", True),
+                               ("outputs", "OUT", True)):
+        for i, leaf in enumerate(getattr(layout, group)):
+            code, bits = DLPACK_DTYPES[leaf.dtype]
+            out.append(f"  if (!({dest}[{i}] = checked(&args[{arg}], leaf_names[{base + i}], {code}, {bits}, "
+                       f"{'T' if timed else '-1'}, {TABLE_PREFIX[group]}_shape_{i}, {len(leaf.shape)}))) return -1;")
+            arg += 1
+        base += len(getattr(layout, group))
+    out += ["  static const int64_t ws_shape[1] = {WORKSPACE_BYTES};",
+            f"  DLTensor *ws = checked(&args[{arg}], \"workspace\", 1, 8, -1, ws_shape, 1);",
+            "  if (!ws) return -1;"]
+    step_bytes = lambda group, i: _nbytes(getattr(layout, group)[i].shape, getattr(layout, group)[i].dtype)
+    access = LeafAccess(
+        tensor=lambda ref: {"param": f"P[{ref.index}]", "state": f"S[{ref.index}]"}[ref.kind],
+        state_data=lambda i: f"DATA(S[{i}])",
+        input_step=lambda i: f"DATA(IN[{i}]) + t * {step_bytes('inputs', i)}LL",
+        output_step=lambda o: f"DATA(OUT[{o}]) + t * {step_bytes('outputs', o)}LL")
+    out += loop.body(access, "DATA(ws)")
+    out += ["  return 0;", "}"]
+    return "\n".join(out) + "\n", loop.workspace_bytes
+
+
+# -- 2. the plain C entry point of a C bundle ------------------------------------------------------
+
+def c_api_source(plan: Plan, api: CApi) -> tuple[str, int]:
+    """(C source of `<model>.c`: init, run, step and last_error on the structs of `<model>.h`,
+    workspace bytes it needs). The kernels are `<model>_k_<kernel>` in `<model>_kernels.c`."""
+    layout, p = api.layout, api.prefix
+    loop = TimeLoop(plan, layout, lambda k: f"{p}_k_{k}", "void*, void*, int32_t, void*")
+    P, S = len(layout.params), len(layout.state)
+    out = [f"/* Generated by aotsnn: the time loop of '{api.model}' around its fused TVM kernels. Do not edit. */",
+           f'#include "{p}.h"', '#include "aotsnn_ffi.h"', "#include <stddef.h>", "#include <string.h>", "",
+           api.layout_check(),
+           f"static char last_error[{api.error_bytes}];", "",
+           f"const char *{p}_last_error(void) {{ return last_error; }}", "",
+           "/* Kernels report failed checks here (TVMFFIErrorSetRaisedFromCStrParts, renamed). */",
+           f"void {p}_error_from_parts(const char *kind, const char **parts, int32_t n) {{",
+           "  size_t used = 0;",
+           "  for (int32_t i = -1; i < n; ++i) {",
+           "    const char *part = i < 0 ? kind : parts[i];",
+           "    for (; part != NULL && *part != '\\0' && used + 1 < sizeof last_error; ++part) last_error[used++] = *part;",
+           "    if (i < 0 && used + 2 < sizeof last_error) { last_error[used++] = ':'; last_error[used++] = ' '; }",
+           "  }",
+           "  last_error[used] = '\\0';",
+           "}", "",
+           *loop.declarations(("params", "state", "inputs")), "",
+           f"void {p}_init({p}_state *s) {{",
+           f"  s->vars = {p}_initial_vars;",
+           f"  s->params = &{p}_default_params;",
+           "}", "",
+           f"int {p}_run({p}_state *s, int64_t T, const {p}_inputs *in, {p}_outputs *out) {{",
+           f"  if (T < 0) {{ static const char *msg[1] = {{\"T must be >= 0\"}}; {p}_error_from_parts(\"ValueError\", msg, 1); "
+           "return -1; }",
+           f"  DLTensor P[{max(P, 1)}], S[{max(S, 1)}];"]
+    for i, leaf in enumerate(layout.params):
+        out.append(_tensor_init(f"P[{i}]", f"&s->params->{api.member(leaf)}", f"param_shape_{i}", len(leaf.shape),
+                                leaf.dtype))
+    for i, leaf in enumerate(layout.state):
+        out.append(_tensor_init(f"S[{i}]", f"&s->vars.{api.member(leaf)}", f"state_shape_{i}", len(leaf.shape),
+                                leaf.dtype))
+    local = {"param": "P", "state": "S"}
+    access = LeafAccess(
+        tensor=lambda ref: f"&{local[ref.kind]}[{ref.index}]",
+        state_data=lambda i: f"(char *)&s->vars.{api.member(layout.state[i])}",
+        input_step=lambda i: f"(const char *)&in[t].{api.member(layout.inputs[i])}",
+        output_step=lambda o: f"(char *)&out[t].{api.member(layout.outputs[o])}")
+    out += loop.body(access, "(char *)s->workspace")
+    out += ["  return 0;", "}", "",
+            f"int {p}_step({p}_state *s, const {p}_inputs *in, {p}_outputs *out) {{ return {p}_run(s, 1, in, out); }}"]
+    return "\n".join(out) + "\n", loop.workspace_bytes

@@ -15,6 +15,7 @@ Two comparisons from the same initial state on the same inputs:
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 
@@ -61,6 +62,7 @@ class EquivalenceReport:
     artifact_steps_per_second: float = 0.0
     onnxruntime: list[LeafError] | None = None   # step.onnx in onnxruntime, one step (None: not run)
     onnxruntime_note: str = ""                   # why onnxruntime did not run, when it could not
+    free_run_digest: str = ""        # SHA-256 of the free run's final state and outputs (bit-level identity)
 
     @property
     def onnxruntime_passed(self) -> bool | None:
@@ -111,6 +113,31 @@ def _to_storage(array: np.ndarray, precision: str) -> np.ndarray:
     return np.asarray(array).astype(numpy_dtype(precision))
 
 
+def run_digest(state: dict, outputs: dict) -> str:
+    """SHA-256 of the bytes of a run's final state and outputs, leaves in name order."""
+    digest = hashlib.sha256()
+    for tree in (state, outputs):
+        for name in sorted(tree):
+            digest.update(name.encode() + np.ascontiguousarray(tree[name]).tobytes())
+    return digest.hexdigest()
+
+
+def artifact_trajectory(session, state0: dict, inputs: dict, steps: int) -> tuple[list[dict], list[dict]]:
+    """([s_0 .. s_T], [outputs of each step]) of the artifact, one step per call from its own state.
+
+    Sessions that run out of process (aotsnn.runtime.harness) provide `trajectory`, which does the
+    same steps in one launch; others are stepped here.
+    """
+    if hasattr(session, "trajectory"):
+        return session.trajectory(state0, inputs)
+    states, outputs = [state0], []
+    for t in range(steps):
+        nxt, out = session.run(states[-1], {k: v[t:t + 1] for k, v in inputs.items()})
+        states.append(nxt)
+        outputs.append({k: v[0] for k, v in out.items()})
+    return states, outputs
+
+
 def compare(session: Session, net: Network, inputs: dict[str, np.ndarray], *, rtol: float | None = None,
             atol: float | None = None, state: dict[str, np.ndarray] | None = None) -> EquivalenceReport:
     """Run `session` and the JAX reference of `net` on `inputs` (name -> (T, batch, ...) floats)."""
@@ -144,15 +171,12 @@ def _compare(session, net, inputs, rtol, atol, state) -> EquivalenceReport:
     report = EquivalenceReport(net.name, target.name, precision, steps, rtol, atol)
 
     # The artifact, step by step (its state at every step), and as one timed call.
-    states = [state0]
-    outputs = []
-    for t in range(steps):
-        nxt, out = session.run(states[-1], {k: v[t:t + 1] for k, v in stored_inputs.items()})
-        states.append(nxt)
-        outputs.append({k: v[0] for k, v in out.items()})
+    states, outputs = artifact_trajectory(session, state0, stored_inputs, steps)
     start = time.perf_counter()
     final, run_out = session.run(state0, stored_inputs)
-    report.artifact_steps_per_second = steps / max(time.perf_counter() - start, 1e-12)
+    seconds = getattr(session, "last_run_seconds", None) or (time.perf_counter() - start)
+    report.artifact_steps_per_second = steps / max(seconds, 1e-12)
+    report.free_run_digest = run_digest(final, run_out)
 
     # 1. One step in float64 from each of the artifact's states.
     params64 = {k: jnp.asarray(_from_storage(v, precision)) for k, v in session.params.items()}

@@ -1,0 +1,210 @@
+"""Run a C bundle artifact through its test harness: natively, under qemu-user or bare metal
+under qemu-system. Imports only the standard library, numpy and aotsnn.targets.
+
+    session = load("net.aot")                        # an artifact of a "c-bundle" target
+    state, outputs = session.run(session.init_state(), inputs)     # inputs: (T, batch, ...)
+
+The interface is that of aotsnn.runtime.Session (init_state, params, set_params, run, step),
+so aotsnn.verify checks every target the same way, plus:
+
+- `trajectory(state, inputs)`: the state after every step (T calls of `<model>_step` in one
+  launch of the harness), which the one-step check needs;
+- `last_run_seconds`: the harness's own clock around `<model>_run` in the last `run`, without
+  process start and file I/O (under an emulator: emulated speed, not the device's).
+
+Each call writes the parameters, the state and the inputs as the packed structs of `<model>.h`
+(leaves in layout order, artifact precision) to a temporary directory, runs the harness there
+(`job.bin` says what to do) and reads its results back.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from aotsnn.runtime.artifact import Artifact, open_artifact
+from aotsnn.runtime.format import MANIFEST, SEAL, ArtifactError, arrays_from_file, manifest_digest, sha256_of
+from aotsnn.targets import require
+
+RUN, TRACE = 0, 1
+HARNESS_SECONDS = 600
+GROUPS = ("params", "state", "inputs", "outputs")
+
+
+class HarnessSession:
+    """A C bundle artifact and its parameters; every run launches the harness once."""
+
+    def __init__(self, artifact: Artifact) -> None:
+        self.artifact = artifact
+        m = artifact.manifest
+        self.name, self.dt, self.precision = m["model"], float(m["dt"]), m["precision"]
+        self.dtype = np.dtype(self.precision)
+        self.layout = {g: [(leaf["name"], tuple(leaf["shape"])) for leaf in m["layout"][g]] for g in GROUPS}
+        self.param_rules = m.get("param_rules", {})
+        self.target = require(m["target"]["name"])
+        self.harness = artifact.path / "c" / "harness"
+        self.last_run_seconds: float | None = None
+        self._params = self._read_arrays("params.npz", "params")
+
+    # -- parameters and state -------------------------------------------------------------------
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        return {k: v.copy() for k, v in self._params.items()}
+
+    def set_params(self, **values: object) -> None:
+        """Change parameters by leaf name; values are cast to the artifact precision."""
+        shapes = dict(self.layout["params"])
+        staged = dict(self._params)
+        for name, value in values.items():
+            if name not in shapes:
+                raise ValueError(f"'{self.name}' has no parameter '{name}'; parameters: {', '.join(shapes)}.")
+            array = np.asarray(value)
+            if array.shape != shapes[name]:
+                raise ValueError(f"parameter '{name}' must have shape {shapes[name]}, got {array.shape}.")
+            staged[name] = array.astype(self.dtype)
+        self._params = staged
+
+    def init_state(self) -> dict[str, np.ndarray]:
+        """The initial state stored in the artifact (a fresh copy)."""
+        return self._read_arrays("state.npz", "state")
+
+    def _read_arrays(self, file: str, group: str) -> dict[str, np.ndarray]:
+        arrays = arrays_from_file(self.artifact.path / file)
+        self._check(arrays, group, f"{file} of {self.artifact.path}")
+        return {n: arrays[n].copy() for n, _ in self.layout[group]}
+
+    def _check(self, tree: Mapping[str, np.ndarray], group: str, what: str, steps: int | None = None) -> None:
+        names = [n for n, _ in self.layout[group]]
+        missing, extra = [n for n in names if n not in tree], [n for n in tree if n not in names]
+        if missing or extra:
+            raise ValueError(f"{what}: " + "; ".join(p for p in (
+                f"missing {', '.join(missing)}" if missing else "", f"unknown {', '.join(extra)}" if extra else "") if p) + ".")
+        for name, shape in self.layout[group]:
+            value, full = tree[name], shape if steps is None else (steps, *shape)
+            if not isinstance(value, np.ndarray) or value.dtype != self.dtype:
+                raise TypeError(f"{what}: '{name}' must be a numpy array of dtype {self.precision}.")
+            if value.shape != full:
+                raise ValueError(f"{what}: '{name}' must have shape {full}, got {value.shape}.")
+
+    # -- packing: the structs of <model>.h --------------------------------------------------------
+    def _pack(self, group: str, tree: Mapping[str, np.ndarray], steps: int | None = None) -> bytes:
+        """Leaves packed in layout order; with `steps`, one struct per step. An empty struct is
+        one byte (C has no empty structs)."""
+        rows = 1 if steps is None else steps
+        if not self.layout[group]:
+            return bytes(rows)
+        flat = [np.ascontiguousarray(tree[n], self.dtype).reshape(rows, -1) for n, _ in self.layout[group]]
+        return np.concatenate(flat, axis=1).tobytes()
+
+    def _unpack(self, group: str, data: bytes, steps: int | None = None) -> dict[str, np.ndarray]:
+        rows = 1 if steps is None else steps
+        if not self.layout[group]:
+            return {}
+        table = np.frombuffer(data, dtype=self.dtype).reshape(rows, -1)
+        out, column = {}, 0
+        for name, shape in self.layout[group]:
+            size = int(np.prod(shape, dtype=np.int64))
+            block = table[:, column:column + size].reshape((rows, *shape))
+            out[name] = block[0].copy() if steps is None else block.copy()
+            column += size
+        return out
+
+    def _launch(self, mode: int, state: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray],
+                steps: int) -> dict[str, bytes]:
+        with tempfile.TemporaryDirectory(prefix="aotsnn-harness-") as tmp:
+            work = Path(tmp)
+            (work / "job.bin").write_bytes(np.array([mode, steps], np.int64).tobytes())
+            (work / "params.bin").write_bytes(self._pack("params", self._params))
+            (work / "vars.bin").write_bytes(self._pack("state", state))
+            (work / "inputs.bin").write_bytes(self._pack("inputs", inputs, steps))
+            command = [*self.target.runner, str(self.harness.resolve())]
+            try:
+                done = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=HARNESS_SECONDS)
+            except subprocess.TimeoutExpired as exc:
+                raise RuntimeError(f"the '{self.target.name}' harness of {self.artifact.path} ran longer than "
+                                   f"{HARNESS_SECONDS} s for {steps} steps") from exc
+            if done.returncode != 0:
+                raise RuntimeError(f"the '{self.target.name}' harness of {self.artifact.path} failed (exit "
+                                   f"{done.returncode}): {(done.stderr + done.stdout).strip()[-2000:]}")
+            names = ("outputs.bin", "vars_out.bin", "seconds.bin") if mode == RUN else ("outputs.bin", "trace.bin")
+            return {name: (work / name).read_bytes() for name in names}
+
+    # -- running --------------------------------------------------------------------------------
+    def _prepare(self, state, inputs, steps, check_finite) -> int:
+        if steps is None:
+            if not self.layout["inputs"]:
+                raise ValueError(f"'{self.name}' has no inputs: pass steps=T.")
+            steps = int(np.shape(next(iter(inputs.values())))[0]) if inputs else -1
+        if not isinstance(steps, (int, np.integer)) or steps < 0:
+            raise ValueError(f"`steps` must be a non-negative integer, got {steps!r}.")
+        self._check(state, "state", "state")
+        self._check(inputs, "inputs", "inputs", steps=steps)
+        if check_finite:
+            for name, value in inputs.items():
+                if not np.all(np.isfinite(value)):
+                    raise ValueError(f"inputs: '{name}' contains NaN or Inf (pass check_finite=False to allow).")
+        return int(steps)
+
+    def run(self, state: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray], *,
+            steps: int | None = None, check_finite: bool = True) -> tuple[dict, dict]:
+        """Advance T steps in one `<model>_run`; inputs (T, batch, ...) -> outputs (T, batch, ...)."""
+        steps = self._prepare(state, inputs, steps, check_finite)
+        files = self._launch(RUN, state, inputs, steps)
+        self.last_run_seconds = float(np.frombuffer(files["seconds.bin"], np.float64)[0])
+        return self._unpack("state", files["vars_out.bin"]), self._unpack("outputs", files["outputs.bin"], steps)
+
+    def step(self, state: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray],
+             *, check_finite: bool = True) -> tuple[dict, dict]:
+        """One step; inputs (batch, ...) -> outputs (batch, ...)."""
+        self._check(inputs, "inputs", "inputs")
+        new_state, outs = self.run(state, {k: np.asarray(v)[None] for k, v in inputs.items()},
+                                   steps=1, check_finite=check_finite)
+        return new_state, {k: v[0] for k, v in outs.items()}
+
+    def trajectory(self, state: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray],
+                   *, check_finite: bool = True) -> tuple[list[dict], list[dict]]:
+        """([s_0, ..., s_T], [outputs of step 0, ...]): T calls of `<model>_step` from `state`."""
+        steps = self._prepare(state, inputs, None, check_finite)
+        files = self._launch(TRACE, state, inputs, steps)
+        trace = self._unpack("state", files["trace.bin"], steps)
+        outputs = self._unpack("outputs", files["outputs.bin"], steps)
+        states = [dict(state)] + [{k: v[t] for k, v in trace.items()} for t in range(steps)]
+        return states, [{k: v[t] for k, v in outputs.items()} for t in range(steps)]
+
+
+def open_bundle(path: str | Path) -> Artifact:
+    """Validate a C bundle artifact: everything `open_artifact` checks of a manifest (format
+    version, seal, fields), that it is a C bundle, and the SHA-256 of every file it lists."""
+    artifact = open_artifact(path, check_hashes=False)      # the files differ from a library's: below
+    manifest, where = artifact.manifest, artifact.path / MANIFEST
+    if manifest.get(SEAL) != manifest_digest(manifest):
+        raise ArtifactError(f"{where} does not match its seal `{SEAL}` (corrupt or edited by hand); "
+                            "rebuild the artifact.")
+    if manifest["target"].get("artifact") != "c-bundle":
+        raise ArtifactError(f"{artifact.path} is not a C bundle artifact; load it with aotsnn.runtime.load.")
+    for name, expected in manifest["files"].items():
+        file = artifact.path / name
+        if not file.is_file() or sha256_of(file) != expected:
+            raise ArtifactError(f"{artifact.path}: {name} is missing or does not match its hash in the manifest.")
+    return artifact
+
+
+def load(path: str | Path) -> HarnessSession:
+    """Open a C bundle artifact; TargetUnavailableError when its toolchain or emulator is missing."""
+    return HarnessSession(open_bundle(path))
+
+
+def load_any(path: str | Path):
+    """A session for any artifact: the in-process runtime for libraries, the harness for C bundles."""
+    try:
+        kind = json.loads((Path(path) / MANIFEST).read_text()).get("target", {}).get("artifact", "library")
+    except (OSError, ValueError):
+        kind = "library"           # let the runtime say what is wrong with it
+    if kind == "c-bundle":
+        return load(path)
+    from aotsnn.runtime.session import load as load_library
+    return load_library(path)
