@@ -147,9 +147,9 @@ def verify_matrix(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from aotsnn.runtime.artifact import open_artifact
+    from aotsnn.runtime.harness import open_any
 
-    m = open_artifact(args.artifact).manifest
+    m = open_any(args.artifact).manifest
     print(json.dumps(m, indent=2) if args.json else "\n".join([
         f"model      {m['model']} (dt = {m['dt']} ms, batch {m.get('batch')})",
         f"target     {m['target']['name']} {m['target'].get('tvm_target')}",

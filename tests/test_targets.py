@@ -231,3 +231,5 @@ def test_cli_verify_targets(tmp_path, monkeypatch, capsys):
     assert json.loads((tmp_path / "tiny.aot" / "manifest.json").read_text())["target"]["artifact"] == "c-bundle"
     assert main(["run", "tiny.aot", "--steps", "20"]) == 0
     assert "steps/s" in capsys.readouterr().out
+    assert main(["info", "tiny.aot"]) == 0
+    assert "target     c " in capsys.readouterr().out

@@ -139,7 +139,7 @@ class CApi:
                 f"void {p}_init({p}_state *s);",
                 f"int {p}_run({p}_state *s, int64_t T, const {p}_inputs *in, {p}_outputs *out);",
                 f"int {p}_step({p}_state *s, const {p}_inputs *in, {p}_outputs *out);",
-                f"/* The message of the last failure (\"\" if none); not thread safe. */",
+                "/* The message of the last failure (\"\" if none); not thread safe. */",
                 f"const char *{p}_last_error(void);", "",
                 "#ifdef __cplusplus", "}", "#endif", f"#endif  /* {P}_H_ */"]
         return "\n".join(out) + "\n"

@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 
 from aotsnn.export.capi import CApi
-from aotsnn.export.lower import Layout, Leaf
+from aotsnn.export.lower import Layout
 from aotsnn.export.plan import ALIGN, KernelCall, Plan, Ref, dtype_numpy
 
 DLPACK_DTYPES = {"float32": (2, 32), "float64": (2, 64), "float16": (2, 16), "bfloat16": (4, 16),

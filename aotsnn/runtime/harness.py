@@ -198,13 +198,22 @@ def load(path: str | Path) -> HarnessSession:
     return HarnessSession(open_bundle(path))
 
 
+def _kind(path: str | Path) -> str:
+    try:
+        target = json.loads((Path(path) / MANIFEST).read_text()).get("target", {})
+        return target.get("artifact", "library") if isinstance(target, dict) else "library"
+    except (OSError, ValueError, AttributeError):
+        return "library"           # open_artifact says what is wrong with it
+
+
+def open_any(path: str | Path) -> Artifact:
+    """Validate any artifact: `open_bundle` for C bundles, `open_artifact` for libraries."""
+    return open_bundle(path) if _kind(path) == "c-bundle" else open_artifact(path)
+
+
 def load_any(path: str | Path):
     """A session for any artifact: the in-process runtime for libraries, the harness for C bundles."""
-    try:
-        kind = json.loads((Path(path) / MANIFEST).read_text()).get("target", {}).get("artifact", "library")
-    except (OSError, ValueError):
-        kind = "library"           # let the runtime say what is wrong with it
-    if kind == "c-bundle":
+    if _kind(path) == "c-bundle":
         return load(path)
     from aotsnn.runtime.session import load as load_library
     return load_library(path)
