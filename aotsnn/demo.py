@@ -32,10 +32,7 @@ def build_ei_network(n_exc: int = 240, n_inh: int = 60, *, dt: float = 0.1, p_co
         net.add_input(f"drive_{pop}", (n,))
         net.connect(f"drive_{pop}", f"{pop}.i")
     for pre, post in projections:
-        syn = f"{pre[0]}{post[0]}"
-        net.connect(f"{pre}.spikes", f"{syn}.s")
-        net.connect(f"{post}.v", f"{syn}.v")
-        net.connect(f"{syn}.i", f"{post}.i")
+        net.project(pre, f"{pre[0]}{post[0]}", post)
     net.record("exc.spikes", "inh.spikes")
     return net
 

@@ -81,6 +81,14 @@ class Network:
                              f"'{target}' (shape {tuple(target_port.shape)}).")
         self.wires.append(Wire(source, target))
 
+    def project(self, pre: str, synapse: str, post: str) -> None:
+        """Wire a conductance synapse between two somas: pre.spikes -> synapse.s,
+        post.v -> synapse.v (the driving force uses the post-synaptic potential) and
+        synapse.i -> post.i. `pre` may also be an external input carrying spikes."""
+        self.connect(pre if pre in self.input_shapes else f"{pre}.spikes", f"{synapse}.s")
+        self.connect(f"{post}.v", f"{synapse}.v")
+        self.connect(f"{synapse}.i", f"{post}.i")
+
     def record(self, *ports: str) -> None:
         """Make output ports ("comp.port") outputs of the network step."""
         for port in ports:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from aotsnn.components.initializers import constant
+from aotsnn.components.initializers import constant, gaussian
+from aotsnn.components.somas.exponential import ExponentialSoma
 from aotsnn.components.somas.refractory import RefractoryExponentialSoma
 from aotsnn.components.synapses.conductance import ExponentialSynapse
 from aotsnn.network import Network
@@ -39,10 +40,7 @@ def coba_network(n: int = 4000, *, seed: int = 0) -> Network:
         net.add_input(f"drive_{pop}", (size,))
         net.connect(f"drive_{pop}", f"{pop}.i")
     for pre, post in (("exc", "exc"), ("exc", "inh"), ("inh", "exc"), ("inh", "inh")):
-        syn = f"{pre[0]}{post[0]}"
-        net.connect(f"{pre}.spikes", f"{syn}.s")
-        net.connect(f"{post}.v", f"{syn}.v")
-        net.connect(f"{syn}.i", f"{post}.i")
+        net.project(pre, f"{pre[0]}{post[0]}", post)
     net.record("exc.spikes", "inh.spikes")
     return net
 
@@ -71,21 +69,14 @@ def feedforward_network(layers: tuple[int, ...] = (784, 512, 10), *, ff_mean: fl
     ff_std/fan_in) [pA per spike], which keeps the layers firing sparsely under ~20 Hz Poisson
     input; every layer's spikes are recorded.
     """
-    from aotsnn.components.initializers import gaussian
-    from aotsnn.components.somas.exponential import ExponentialSoma
-
     net = Network("feedforward", dt=COBA["dt"])
     net.add_input("spikes_in", (layers[0],))
-    source = "spikes_in"
     for i, (n_in, n_out) in enumerate(zip(layers[:-1], layers[1:])):
         net.add(ExponentialSynapse(f"w{i}", (n_in, n_out), syn_rest=None, tau_decay=COBA["tau_e"], g_syn_bar=1.0,
                                    weight_init=gaussian(mean=ff_mean / n_in, std=ff_std / n_in), seed=seed + i))
         net.add(ExponentialSoma(f"l{i}", n_out))
-        net.connect(source, f"w{i}.s")
-        net.connect(f"l{i}.v", f"w{i}.v")
-        net.connect(f"w{i}.i", f"l{i}.i")
+        net.project("spikes_in" if i == 0 else f"l{i - 1}", f"w{i}", f"l{i}")
         net.record(f"l{i}.spikes")
-        source = f"l{i}.spikes"
     return net
 
 
@@ -114,9 +105,7 @@ def recurrent_population(n: int, *, p_conn: float = 0.02, seed: int = 0) -> Netw
                                       cooldown=c["refractory"]))
     net.add_input("drive", (n,))
     net.connect("drive", "pop.i")
-    net.connect("rec.i", "pop.i")
-    net.connect("pop.spikes", "rec.s")
-    net.connect("pop.v", "rec.v")
+    net.project("pop", "rec", "pop")
     net.record("pop.spikes")
     return net
 

@@ -61,3 +61,16 @@ def test_bad_network_arguments():
         net.add(ExponentialSoma("s", 2))
     with pytest.raises(ValueError, match="potential_tau"):
         net.set_params(**{"s.potential_tau": -1.0})
+
+
+def test_project_wires_a_conductance_synapse_between_somas():
+    net = Network("p", dt=0.1)
+    net.add(ExponentialSynapse("syn", (3, 2)))
+    net.add(ExponentialSoma("a", 3))
+    net.add(ExponentialSoma("b", 2))
+    net.add_input("drive", (2,))
+    net.connect("drive", "b.i")
+    net.add_input("da", (3,))
+    net.connect("da", "a.i")
+    net.project("a", "syn", "b")
+    assert {(w.source, w.target) for w in net.wires} >= {("a.spikes", "syn.s"), ("b.v", "syn.v"), ("syn.i", "b.i")}
