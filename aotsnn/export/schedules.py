@@ -2,7 +2,8 @@
 
 VectorizeElementwise: a fused kernel made only of elementwise/broadcast blocks (the soma and
 synapse updates) is inlined into its output blocks, whose loops are fused and split into
-vectors of LANES floats. Without it TVM emits scalar loops for these kernels.
+vectors of the widest of LANES that divides the extent (16, 8, 4 or 2 floats). Without it TVM
+emits scalar loops for these kernels.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from tvm.s_tir.dlight.base.common_schedules import try_inline
 from tvm.s_tir.dlight.base.utils import get_extent
 from tvm.s_tir.dlight.cpu.base import CPUScheduleRule
 
-LANES = 8
+LANES = (16, 8, 4, 2)
 
 
 class VectorizeElementwise(CPUScheduleRule):
@@ -34,6 +35,7 @@ class VectorizeElementwise(CPUScheduleRule):
                 continue
             fused = sch.fuse(*loops) if len(loops) > 1 else loops[0]
             extent = get_extent(sch, fused)
-            if isinstance(extent, int) and extent >= LANES and extent % LANES == 0:
-                sch.vectorize(sch.split(fused, factors=[None, LANES])[1])
+            lanes = next((n for n in LANES if isinstance(extent, int) and extent >= n and extent % n == 0), None)
+            if lanes is not None:
+                sch.vectorize(sch.split(fused, factors=[None, lanes])[1])
         return sch
