@@ -174,8 +174,9 @@ CONVERT_INPUT = np.array([np.nan, np.inf, -np.inf, 3e9, -3e9, -2.7, 2.7, 0.5, -0
 
 @pytest.mark.parametrize("to_dtype", ["int32", "int8", "uint8", "uint32", "int64", "bool", "float16"])
 def test_convert_from_float32_saturates_like_xla(to_dtype):
-    check(lambda x: x.astype(to_dtype), CONVERT_INPUT,
-          backends=("relax", "tvm-onnx") if to_dtype != "bool" else BACKENDS)
+    with jax.enable_x64(to_dtype == "int64"):      # without x64 jax would quietly convert to int32
+        check(lambda x: x.astype(to_dtype), CONVERT_INPUT,
+              backends=("relax", "tvm-onnx") if to_dtype != "bool" else BACKENDS)
 
 
 @pytest.mark.parametrize("source,to_dtype", [("int32", "float32"), ("bool", "float32"), ("int32", "int8"),
@@ -184,7 +185,8 @@ def test_convert_other_pairs(source, to_dtype):
     x = rand((7,), source) if source != "int32" else np.array([-300, -1, 0, 1, 127, 128, 70000], np.int32)
     if source == "float16":
         x = np.array([np.nan, np.inf, -np.inf, 65504, -2.5, 2.5, 0], np.float16)
-    check(lambda x: x.astype(to_dtype), x, backends=backends_for(source))
+    with jax.enable_x64(to_dtype == "float64"):    # without x64 jax would quietly stay in float32
+        check(lambda x: x.astype(to_dtype), x, backends=backends_for(source))
 
 
 # -- shapes -------------------------------------------------------------------------------------
