@@ -6,6 +6,8 @@ Workloads (aotsnn.workloads):
   coba         COBA, 4000 neurons, 80/20 E/I, p = 0.02, conductance synapses, dt = 0.1 ms
   feedforward  784-512-10 dense layers (current-based exponential synapses), 20 Hz Poisson input
   sweep        one recurrent population, N = 100 ... 10,000, p = 0.02, noisy drive
+  demo         the 300-neuron E/I demo network, also stepped from a Python loop (session.step
+               and jax.jit(net.apply)), to show what one compiled call over T steps saves
 Peers, same machine and run: jax.jit of the same network with the time loop in lax.scan (CPU),
 and, for COBA, Brian2 cpp_standalone (its own interpreter: --brian-python or BRIAN2_PYTHON; see
 bench/README.md). Each figure is the best of 3 timed runs after a warm-up. For every aotsnn run
@@ -107,6 +109,31 @@ def run_brian2(python: str, n: int, steps: int, workdir: Path) -> dict | str:
     return {"wall_s": data["run_s"], "steps": steps, "spikes": float(data["spikes"])}
 
 
+def step_loops(net, state, inputs, workdir: Path, steps: int) -> tuple[dict, dict]:
+    """Steps/s of session.step and of jax.jit(net.apply), each called from a Python loop."""
+    session = load(compile_network(net, workdir / "loop.aot"))
+    state32 = {k: v.astype(np.float32) for k, v in state.items()}
+    per_step = [{k: v[t].astype(np.float32) for k, v in inputs.items()} for t in range(steps)]
+
+    def artifact_loop():
+        current = state32
+        for x in per_step:
+            current, _ = session.step(current, x)
+
+    apply = jax.jit(net.apply)
+    params = {k: jnp.asarray(v, jnp.float32) for k, v in net.params.items()}
+    jax_steps = [{k: jnp.asarray(v) for k, v in x.items()} for x in per_step]
+
+    def jax_loop():
+        current = {k: jnp.asarray(v) for k, v in state32.items()}
+        for x in jax_steps:
+            current, _ = apply(params, current, x)
+        jax.block_until_ready(current)
+
+    return ({"wall_s": best_of(artifact_loop), "steps": steps, "spikes": float("nan")},
+            {"wall_s": best_of(jax_loop), "steps": steps, "spikes": float("nan")})
+
+
 def identical(a: dict, b: dict) -> bool:
     """Spike trains equal over the steps both runs made."""
     steps = min(a["steps"], b["steps"])
@@ -161,6 +188,17 @@ def main() -> None:
         jax_row = run_jax(net, state, inputs)
         add("feedforward", "aotsnn", run_aotsnn(net, state, inputs, tmp, "ff"), jax_row)
         add("feedforward", "jax.jit(lax.scan)", jax_row, jax_row)
+
+        print("demo network ...", flush=True)
+        from aotsnn.demo import build_ei_network, demo_inputs
+        net = build_ei_network()
+        state, inputs = net.init_state(), demo_inputs(net, steps)
+        jax_row = run_jax(net, state, inputs)
+        add("demo E/I 300", "aotsnn run()", run_aotsnn(net, state, inputs, tmp, "demo"), jax_row)
+        add("demo E/I 300", "jax.jit(lax.scan)", jax_row, jax_row)
+        artifact_loop, jax_loop = step_loops(net, state, inputs, tmp, min(steps, 500))
+        add("demo E/I 300", "aotsnn step() in a loop", artifact_loop, jax_row)
+        add("demo E/I 300", "jax.jit(step) in a loop", jax_loop, jax_row)
 
         print("size sweep ...", flush=True)
         for n in sizes:

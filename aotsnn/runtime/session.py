@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import threading
 from pathlib import Path
 from typing import Mapping
@@ -36,9 +37,9 @@ ALIGN = 64
 def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """An uninitialised C-contiguous array whose data is 64-byte aligned (the kernels need it)."""
     dtype = np.dtype(dtype)
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(shape)
     raw = np.empty((count + 1) * dtype.itemsize + ALIGN, dtype=np.uint8)
-    start = (-raw.ctypes.data) % ALIGN
+    start = (-raw.__array_interface__["data"][0]) % ALIGN     # (ndarray.ctypes is slow per call)
     # One spare element: numpy moves the data pointer of an *empty* slice to its base, so a
     # zero-size array (a run of T = 0 steps) is cut from a non-empty, aligned one.
     return raw[start:start + (count + 1) * dtype.itemsize].view(dtype)[:count].reshape(shape)
