@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,14 +29,18 @@ from aotsnn.export.kernels import build_kernels
 from aotsnn.export.lower import Layout, check_precision, lower_step
 from aotsnn.export.onnx_export import export_onnx, step_names
 from aotsnn.export.onnx_import import import_onnx
-from aotsnn.export.plan import dtype_numpy
+from aotsnn.export.publish import (
+    publish,
+    staging_for,
+    topology_hashes,
+    write_model_files,
+)
 from aotsnn.export.sparse_matmul import MAX_SPARSE_DENSITY
 from aotsnn.export.stablehlo_import import canonical_text, import_stablehlo
 from aotsnn.network import Network
-from aotsnn.runtime.format import (FORMAT_VERSION, HASHED_FILES, MANIFEST, arrays_to_bytes, sealed_manifest,
-                                   sha256_of, write_atomic)
-from aotsnn.targets import Target, get as get_target
-
+from aotsnn.runtime.format import HASHED_FILES
+from aotsnn.targets import Target
+from aotsnn.targets import get as get_target
 
 COMPILE_PATHS = ("stablehlo", "onnx")
 
@@ -52,12 +55,6 @@ def compiler_fingerprint() -> str:
     for source in sorted(Path(__file__).parent.glob("*.py")):
         digest.update(source.read_bytes())
     return digest.hexdigest()
-
-
-def to_precision(arrays: dict[str, np.ndarray], precision: str) -> dict[str, np.ndarray]:
-    """Cast float64 arrays to the artifact precision; bfloat16 is stored as its uint16 bits."""
-    cast = {k: np.asarray(v).astype(dtype_numpy(precision)) for k, v in arrays.items()}
-    return {k: v.view(np.uint16) if precision == "bfloat16" else v for k, v in cast.items()}
 
 
 @contextmanager
@@ -131,22 +128,17 @@ def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host
     if target_spec.artifact != "library":
         raise ExportError(f"target '{target}' builds a C bundle, not a library: use aotsnn.export.compile_for.")
     out = Path(out)
-    if out.exists() and not (out.is_dir() and ((out / MANIFEST).is_file() or not any(out.iterdir()))):
-        raise ExportError(f"{out} exists and is not an aotsnn artifact; refusing to replace it (choose another path).")
-    out.parent.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     with _stage(progress, "trace and lower to StableHLO (jax.export)", timings):
         lowered = lower_step(net, precision)
     with _stage(progress, "export ONNX", timings):
         onnx_model = export_onnx(lowered.stablehlo_text, *step_names(lowered.layout), graph_name=net.name)
-    topology = to_precision(net.topology(), precision)
-    topology_hashes = {k: hashlib.sha256(v.tobytes()).hexdigest() for k, v in topology.items()}
+    topology, hashes = topology_hashes(net, precision)
     key = hashlib.sha256(json.dumps([canonical_text(lowered.stablehlo_text), target_spec.name, target_spec.tvm_target,
-                                     list(target_spec.cflags), precision, aotsnn.__version__, compiler_fingerprint(), topology_hashes, sparse_threshold, compile_path,
-                                     tvm.__version__]).encode()).hexdigest()
-    staging = Path(tempfile.mkdtemp(prefix=".aotsnn-", dir=out.parent))
-    try:
+                                     list(target_spec.cflags), precision, aotsnn.__version__, compiler_fingerprint(),
+                                     hashes, sparse_threshold, compile_path, tvm.__version__]).encode()).hexdigest()
+    with staging_for(out) as staging:
         cached = cache_dir() / key
         if use_cache and (cached / "model.so").exists() and (cached / "build.json").exists():
             shutil.copy(cached / "model.so", staging / "model.so")
@@ -161,37 +153,11 @@ def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host
                 shutil.copy(staging / "model.so", cached / "model.so")
                 shutil.copy(staging / "driver.c", cached / "driver.c")
                 (cached / "build.json").write_text(json.dumps({k: v for k, v in facts.items() if k != "cache_hit"}))
-        (staging / "step.stablehlo").write_bytes(lowered.serialized)
-        (staging / "step.mlir").write_text(lowered.stablehlo_text)
-        (staging / "step.onnx").write_bytes(onnx_model)
-        (staging / "params.npz").write_bytes(arrays_to_bytes(to_precision(net.params, precision)))
-        (staging / "state.npz").write_bytes(arrays_to_bytes(to_precision(net.init_state(), precision)))
+        write_model_files(staging, net, lowered, precision, onnx_model)
         facts["compile_seconds"] = round(time.perf_counter() - start, 3)
         facts["stage_seconds"] = {k: round(v, 3) for k, v in timings.items()}
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            "aotsnn_version": aotsnn.__version__,
-            "model": net.name,
-            "dt": net.dt,
-            "batch": net.batch,
-            "precision": precision,
-            "target": {"name": target_spec.name, "machine": target_spec.machine,
-                       "tvm_target": target_spec.tvm_target},
-            "compile_path": compile_path,
-            "source": source,
-            "cache_key": key,
-            "layout": {group: [leaf.to_json() for leaf in getattr(lowered.layout, group)]
-                       for group in ("params", "state", "inputs", "outputs")},
-            "param_rules": {k: rule.to_json() for k, rule in net.param_rules().items()},
-            "topology": topology_hashes,
-            "build": facts,
-            "files": {name: sha256_of(staging / name) for name in HASHED_FILES},
-        }
-        write_atomic(staging / MANIFEST, sealed_manifest(manifest))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
-    return out
+        return publish(staging, out, net=net, lowered=lowered, precision=precision, compile_path=compile_path,
+                       target={"name": target_spec.name, "machine": target_spec.machine,
+                               "tvm_target": target_spec.tvm_target},
+                       source=source, topology=hashes, facts=facts, files=list(HASHED_FILES),
+                       extra={"cache_key": key})

@@ -21,12 +21,9 @@ checks out altogether.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,17 +31,15 @@ import numpy as np
 import tvm
 import tvm_ffi
 
-import aotsnn
-from aotsnn.export.artifact import to_precision
 from aotsnn.export.capi import CApi
 from aotsnn.export.driver import c_api_source
 from aotsnn.export.errors import ExportError
 from aotsnn.export.kernels import build_kernels
 from aotsnn.export.lower import check_precision, lower_step
 from aotsnn.export.onnx_export import export_onnx, step_names
+from aotsnn.export.publish import publish, staging_for, to_precision, topology_hashes, write_model_files
 from aotsnn.export.stablehlo_import import import_stablehlo
 from aotsnn.network import Network
-from aotsnn.runtime.format import FORMAT_VERSION, MANIFEST, arrays_to_bytes, sealed_manifest, sha256_of, write_atomic
 from aotsnn.targets import Target, require
 
 CSRC = Path(__file__).parent / "csrc"
@@ -189,48 +184,17 @@ def compile_bundle(net: Network, out: str | os.PathLike, *, target: str = "c", p
     if spec.artifact != "c-bundle":
         raise ExportError(f"target '{spec.name}' does not build C bundles; use aotsnn.export.compile_network.")
     out = Path(out)
-    if out.exists() and not (out.is_dir() and ((out / MANIFEST).is_file() or not any(out.iterdir()))):
-        raise ExportError(f"{out} exists and is not an aotsnn artifact; refusing to replace it (choose another path).")
-    out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     lowered = lower_step(net, precision)
-    topology = to_precision(net.topology(), precision)
-    topology_hashes = {k: hashlib.sha256(v.tobytes()).hexdigest() for k, v in topology.items()}
-    staging = Path(tempfile.mkdtemp(prefix=".aotsnn-", dir=out.parent))
-    try:
+    topology, hashes = topology_hashes(net, precision)
+    with staging_for(out) as staging:
         facts = write_sources(staging / "c", net, precision, spec, topology, lowered)
         facts["sizes"] = build(staging / "c", spec)
-        (staging / "step.stablehlo").write_bytes(lowered.serialized)
-        (staging / "step.mlir").write_text(lowered.stablehlo_text)
-        (staging / "step.onnx").write_bytes(export_onnx(lowered.stablehlo_text, *step_names(lowered.layout),
-                                                        graph_name=net.name))
-        (staging / "params.npz").write_bytes(arrays_to_bytes(to_precision(net.params, precision)))
-        (staging / "state.npz").write_bytes(arrays_to_bytes(to_precision(net.init_state(), precision)))
+        write_model_files(staging, net, lowered, precision,
+                          export_onnx(lowered.stablehlo_text, *step_names(lowered.layout), graph_name=net.name))
         facts["compile_seconds"] = round(time.perf_counter() - start, 3)
         files = sorted(str(f.relative_to(staging)) for f in staging.rglob("*") if f.is_file())
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            "aotsnn_version": aotsnn.__version__,
-            "model": net.name,
-            "dt": net.dt,
-            "batch": net.batch,
-            "precision": precision,
-            "target": {"name": spec.name, "machine": spec.machine, "tvm_target": spec.tvm_target,
-                       "artifact": spec.artifact},
-            "compile_path": "stablehlo",
-            "source": source,
-            "layout": {group: [leaf.to_json() for leaf in getattr(lowered.layout, group)]
-                       for group in ("params", "state", "inputs", "outputs")},
-            "param_rules": {k: rule.to_json() for k, rule in net.param_rules().items()},
-            "topology": topology_hashes,
-            "build": facts,
-            "files": {name: sha256_of(staging / name) for name in files},
-        }
-        write_atomic(staging / MANIFEST, sealed_manifest(manifest))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
-    return out
+        return publish(staging, out, net=net, lowered=lowered, precision=precision, compile_path="stablehlo",
+                       target={"name": spec.name, "machine": spec.machine, "tvm_target": spec.tvm_target,
+                               "artifact": spec.artifact},
+                       source=source, topology=hashes, facts=facts, files=files)

@@ -10,7 +10,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from aotsnn.components.base import POSITIVE, Component, ParamRule, Port, Tree, as_param
+from aotsnn.components.base import Component, ParamRule, Port, Tree, as_param
 
 
 def exp_term_ceiling(dtype: Any) -> float:
