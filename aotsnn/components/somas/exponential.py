@@ -87,9 +87,10 @@ class ExponentialSoma(Component):
         slope = params["spike_slope"]
         rheobase = params["rheobase_threshold"] - params["potential_rest"]
         threshold = params["threshold"] - params["potential_rest"]
-        ceiling = jnp.minimum((threshold - rheobase) / slope, exp_term_ceiling(v_rel.dtype))
+        dtype = jnp.asarray(v_rel).dtype          # what jax computes in (numpy float64 -> float32 without x64)
+        ceiling = jnp.minimum((threshold - rheobase) / slope, exp_term_ceiling(dtype))
         exponent = jnp.minimum((v_rel - rheobase) / slope, ceiling)
-        term = jnp.minimum(slope * jnp.exp(exponent), exp_term_cap(v_rel.dtype))
+        term = jnp.minimum(slope * jnp.exp(exponent), exp_term_cap(dtype))
         return -v_rel + term + params["resistance"] * current
 
     def fire_and_reset(self, params: Tree, v_rel: Any) -> tuple[Any, Any]:
