@@ -216,22 +216,29 @@ def _compare(session, net, inputs, rtol, atol, state) -> EquivalenceReport:
     return report
 
 
+def one_step_table(title: str, errors: list[LeafError]):
+    """A rich table of one-step leaf errors: max abs/rel error, spike decisions, verdict."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("leaf", "max abs err", "max rel err", "spike decisions differ", "ok"):
+        table.add_column(col, justify="left" if col == "leaf" else "right")
+    for e in errors:
+        table.add_row(e.name, f"{e.max_abs:.3g}", f"{e.max_rel:.3g}",
+                      "-" if e.spike_mismatches is None else str(e.spike_mismatches),
+                      "yes" if e.within_tolerance and not e.spike_mismatches else "[red]NO[/red]")
+    return table
+
+
 def render(report: EquivalenceReport, console=None) -> None:
     """Print the report as tables (rich)."""
     from rich.console import Console
     from rich.table import Table
 
     console = console or Console()
-    table = Table(title=f"{report.model} on '{report.target}' ({report.precision}), {report.steps} steps: "
-                        f"one step from the artifact's state vs JAX float64 "
-                        f"(tolerance |err| <= {report.atol:g} + {report.rtol:g}*|ref|)")
-    for col in ("leaf", "max abs err", "max rel err", "spike decisions differ", "ok"):
-        table.add_column(col, justify="left" if col == "leaf" else "right")
-    for e in report.one_step:
-        table.add_row(e.name, f"{e.max_abs:.3g}", f"{e.max_rel:.3g}",
-                      "-" if e.spike_mismatches is None else str(e.spike_mismatches),
-                      "yes" if e.within_tolerance and not e.spike_mismatches else "[red]NO[/red]")
-    console.print(table)
+    console.print(one_step_table(f"{report.model} on '{report.target}' ({report.precision}), {report.steps} steps: "
+                                 f"one step from the artifact's state vs JAX float64 "
+                                 f"(tolerance |err| <= {report.atol:g} + {report.rtol:g}*|ref|)", report.one_step))
     free = Table(title=f"free run, artifact vs jax.jit(lax.scan) at {report.precision}")
     for col in ("spike leaf", "artifact spikes", "reference spikes", "identical", "first divergence (step, unit)"):
         free.add_column(col, justify="left" if col == "spike leaf" else "right")
@@ -246,15 +253,9 @@ def render(report: EquivalenceReport, console=None) -> None:
         end.add_row(e.name, f"{e.max_abs:.3g}", f"{e.max_rel:.3g}")
     console.print(end)
     if report.onnxruntime is not None:
-        ort = Table(title="step.onnx in onnxruntime (an independent implementation): one step from the "
-                          "artifact's state vs JAX float64, same tolerance (informational)")
-        for col in ("leaf", "max abs err", "max rel err", "spike decisions differ", "ok"):
-            ort.add_column(col, justify="left" if col == "leaf" else "right")
-        for e in report.onnxruntime:
-            ort.add_row(e.name, f"{e.max_abs:.3g}", f"{e.max_rel:.3g}",
-                        "-" if e.spike_mismatches is None else str(e.spike_mismatches),
-                        "yes" if e.within_tolerance and not e.spike_mismatches else "[red]NO[/red]")
-        console.print(ort)
+        console.print(one_step_table("step.onnx in onnxruntime (an independent implementation): one step from the "
+                                     "artifact's state vs JAX float64, same tolerance (informational)",
+                                     report.onnxruntime))
     elif report.onnxruntime_note:
         console.print(f"step.onnx in onnxruntime: not run ({report.onnxruntime_note})")
     console.print(f"artifact: {report.artifact_steps_per_second:,.0f} steps/s in one run() call; "
