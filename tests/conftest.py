@@ -66,3 +66,29 @@ def session(small_artifact):
 @pytest.fixture(scope="session")
 def small_inputs(small_net):
     return {k: v.astype(np.float32) for k, v in demo_inputs(small_net, 200, seed=3).items()}
+
+
+@pytest.fixture(scope="session")
+def run_without_compiler():
+    """Run an artifact for 10 steps in a fresh interpreter with `loader` (e.g. "aotsnn.runtime:load")
+    and assert that neither jax nor TVM nor onnx was imported; returns the spike count it printed."""
+    import subprocess
+    import sys
+
+    def check(loader: str, path) -> int:
+        module, _, func = loader.partition(":")
+        script = f"""
+import sys, numpy as np
+from {module} import {func} as load
+s = load({str(path)!r})
+state, out = s.run(s.init_state(), {{k: np.full((10, *shape), 60.0, np.float32) for k, shape in s.layout["inputs"]}})
+heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib', 'tvm', 'onnx'))
+assert not heavy, heavy
+print("ok", int(out["exc.spikes"].sum()))
+"""
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("ok")
+        return int(result.stdout.split()[1])
+
+    return check

@@ -9,6 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from plastic_checks import assert_trajectory
+
 from aotsnn.components.initializers import constant, gaussian, uniform
 from aotsnn.components.synapses import (AlphaSynapse, DenseSynapse, DoubleExpSynapse, ExponentialSynapse,
                                         STPDenseSynapse, StaticSynapse)
@@ -61,14 +63,7 @@ def assert_close(got, want, what):
     """Compare trajectories leaf by leaf; report the first step that differs and the largest error."""
     assert set(got) == set(want), f"{what}: leaves {sorted(got)} != {sorted(want)}"
     for leaf, ref in want.items():
-        value = got[leaf]
-        assert value.shape == ref.shape, f"{what}: leaf {leaf} has shape {value.shape}, want {ref.shape}"
-        err = np.abs(value - ref)
-        bad = np.argwhere(err > ATOL + RTOL * np.abs(ref))
-        if bad.size:
-            t = bad[0][0]
-            pytest.fail(f"{what}: leaf `{leaf}` first differs at step {t}: got {value[t].ravel()[:4]}, "
-                        f"want {ref[t].ravel()[:4]}; largest error {err.max():.3g}")
+        assert_trajectory(got[leaf], ref, f"{what}: leaf `{leaf}`", RTOL, ATOL)
 
 
 # ---------------------------------------------------------------------------------------------
