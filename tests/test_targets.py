@@ -187,6 +187,7 @@ def test_a_missing_toolchain_makes_the_target_unavailable(small_net, tmp_path, m
 
 
 def test_matrix_lists_every_target(small_net, tmp_path, monkeypatch):
+    from aotsnn.runtime.cpu import cpu_flags
     from aotsnn.targets import Target, registry
     from aotsnn.verify import verify_targets
 
@@ -202,7 +203,10 @@ def test_matrix_lists_every_target(small_net, tmp_path, monkeypatch):
     for leaf in ("exc.v_rel", "ee.g", "exc.spikes"):
         abs_err, rel_err = matrix.error("c", leaf)
         assert 0 <= abs_err < 1e-4 and 0 <= rel_err < 1e-4
-    assert host.report.free_run_digest == c.report.free_run_digest, "c and host ran the same float32 arithmetic"
+    # TVM's LLVM backend fuses a*b+c into one FMA where the host CPU has it (docs/targets.md); the
+    # C bundles never contract, so without FMA the two run the same float32 arithmetic.
+    if "fma" not in (cpu_flags() or set()):
+        assert host.report.free_run_digest == c.report.free_run_digest, "c and host ran the same float32 arithmetic"
 
 
 def test_cli_verify_targets(tmp_path, monkeypatch, capsys):

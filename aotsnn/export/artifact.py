@@ -27,6 +27,7 @@ from aotsnn.export.driver import driver_source
 from aotsnn.export.errors import ExportError
 from aotsnn.export.kernels import build_kernels
 from aotsnn.export.lower import Layout, check_precision, lower_step
+from aotsnn.export.native_cpu import specialise
 from aotsnn.export.onnx_export import export_onnx, step_names
 from aotsnn.export.onnx_import import import_onnx
 from aotsnn.export.publish import (
@@ -86,7 +87,7 @@ def build_library(stablehlo_text: str, layout: Layout, target: Target, workdir: 
     else:
         with _stage(progress, "import StableHLO -> Relax", timings):
             relax_mod = import_stablehlo(stablehlo_text, masks, sparse_threshold)
-    tvm_target = tvm.target.Target(target.tvm_target)
+    tvm_target = tvm.target.Target(specialise(target)[0])
     with _stage(progress, "fuse and build kernels (TVM)", timings):
         kernels = build_kernels(relax_mod, layout, tvm_target)
     source, workspace = driver_source(kernels.plan, layout)
@@ -135,7 +136,8 @@ def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host
     with _stage(progress, "export ONNX", timings):
         onnx_model = export_onnx(lowered.stablehlo_text, *step_names(lowered.layout), graph_name=net.name)
     topology, hashes = topology_hashes(net, precision)
-    key = hashlib.sha256(json.dumps([canonical_text(lowered.stablehlo_text), target_spec.name, target_spec.tvm_target,
+    tvm_target, cpu = specialise(target_spec)
+    key = hashlib.sha256(json.dumps([canonical_text(lowered.stablehlo_text), target_spec.name, tvm_target,
                                      list(target_spec.cflags), precision, aotsnn.__version__, compiler_fingerprint(),
                                      hashes, sparse_threshold, compile_path, tvm.__version__]).encode()).hexdigest()
     with staging_for(out) as staging:
@@ -158,6 +160,6 @@ def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host
         facts["stage_seconds"] = {k: round(v, 3) for k, v in timings.items()}
         return publish(staging, out, net=net, lowered=lowered, precision=precision, compile_path=compile_path,
                        target={"name": target_spec.name, "machine": target_spec.machine,
-                               "tvm_target": target_spec.tvm_target},
+                               "tvm_target": tvm_target, **cpu},
                        source=source, topology=hashes, facts=facts, files=list(HASHED_FILES),
                        extra={"cache_key": key})

@@ -110,13 +110,18 @@ class TimeLoop:
     def declarations(self, groups: tuple[str, ...] = GROUPS) -> list[str]:
         """Kernel prototypes, constant data and the shape tables of temps, constants and the leaves
         of `groups` (static, read only; the loop needs those of params, state and inputs)."""
-        out = ["#define DATA(t) ((char *)(t)->data + (t)->byte_offset)", ""]
+        out = ["#define DATA(t) ((char *)(t)->data + (t)->byte_offset)",
+               "/* Kernels compiled for wide vectors load constants with aligned instructions. */",
+               "#if defined(__GNUC__) || defined(__clang__)",
+               f"#define AOTSNN_ALIGNED __attribute__((aligned({ALIGN})))",
+               "#else", "#define AOTSNN_ALIGNED", "#endif", ""]
         out += [f"int32_t {self.kernel_symbol(k)}({self.kernel_signature});"
                 for k in sorted({c.kernel for c in self.plan.calls})]
         out.append("")
         for i, value in enumerate(self.plan.consts):
             dtype = str(value.dtype)
-            out.append(f"static const {C_SCALARS[dtype]} const_data_{i}[] = {{{_const_literal(value, dtype)}}};")
+            out.append(f"static const {C_SCALARS[dtype]} const_data_{i}[] AOTSNN_ALIGNED = "
+                       f"{{{_const_literal(value, dtype)}}};")
             out.append(_c_array(f"const_shape_{i}", value.shape))
         for i, temp in enumerate(self.plan.temps):
             out.append(_c_array(f"temp_shape_{i}", temp.shape))

@@ -5,7 +5,7 @@ and `cols` (nnz,). Two kernels:
 
     gather (runs once per call, it reads only parameters):
         values[p] = W[r, cols[p]] * mask[r, cols[p]]        for p in row r
-    scatter (every step), for each row r with x[i, r] != 0:
+    scatter (every step), for each row r with x[i, r] != 0 (found as in event_matmul, by chunks):
         out[i, cols[p]] += x[i, r] * values[p]              for p in row r
 
 Per step it reads nnz_row entries per active input instead of n_out. Rows are visited in the same
@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from tvm import tirx
 from tvm.script import tirx as T
+
+from aotsnn.export.event_matmul import EVENT_CHUNK, chunk_has_event
 
 # Above this fraction of non-zeros the dense event-driven kernel is faster (measured in bench/).
 MAX_SPARSE_DENSITY = 0.25
@@ -45,6 +47,7 @@ def gather_kernel(k: int, n: int, nnz: int, dtype: str) -> tirx.PrimFunc:
 
 def scatter_kernel(m: int, k: int, n: int, nnz: int, dtype: str) -> tirx.PrimFunc:
     rows, size = k + 1, max(nnz, 1)
+    chunks, chunk = (k + EVENT_CHUNK - 1) // EVENT_CHUNK, EVENT_CHUNK
 
     @T.prim_func(private=True)
     def csr_scatter(x: T.Buffer((m, k), dtype), values: T.Buffer((size,), dtype),
@@ -54,9 +57,11 @@ def scatter_kernel(m: int, k: int, n: int, nnz: int, dtype: str) -> tirx.PrimFun
         for i in range(m):
             for j in range(n):
                 out[i, j] = T.cast(0, dtype)
-            for r in range(k):
-                if x[i, r] != T.cast(0, dtype):
-                    for p in range(row_start[r], row_start[r + 1]):
-                        out[i, cols[p]] = out[i, cols[p]] + x[i, r] * values[p]
+            for c in range(chunks):
+                if chunk_has_event(x, i, c, k, dtype):
+                    for r in range(T.min(chunk, k - c * chunk)):
+                        if x[i, c * chunk + r] != T.cast(0, dtype):
+                            for p in range(row_start[c * chunk + r], row_start[c * chunk + r + 1]):
+                                out[i, cols[p]] = out[i, cols[p]] + x[i, c * chunk + r] * values[p]
 
     return csr_scatter

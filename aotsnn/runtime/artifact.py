@@ -6,6 +6,7 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
+from aotsnn.runtime.cpu import missing_flags
 from aotsnn.runtime.format import (FORMAT_VERSION, HASHED_FILES, MANIFEST, SEAL, ArtifactError, manifest_digest,
                                    sha256_of)
 from aotsnn.runtime.manifest import check_manifest
@@ -32,8 +33,9 @@ def open_artifact(path: str | Path, *, check_hashes: bool = True) -> Artifact:
 
     Checks, in order: the manifest parses, has the required keys, the format version and the
     target machine match, its seal matches (a changed value), its fields have the types the
-    runtime needs, and every file matches its SHA-256. `check_hashes=False` skips the seal and
-    the file hashes (trusting the files), never the rest.
+    runtime needs, this CPU has the vector extensions the kernels use, and every file matches
+    its SHA-256. `check_hashes=False` skips the seal and the file hashes (trusting the files),
+    never the rest.
     """
     path = Path(path)
     where = path / MANIFEST
@@ -59,6 +61,10 @@ def open_artifact(path: str | Path, *, check_hashes: bool = True) -> Artifact:
         raise ArtifactError(f"{where} does not match its seal `{SEAL}` (corrupt or edited by hand); "
                             "rebuild the artifact.")
     check_manifest(manifest, str(where))
+    lacking = missing_flags(target.get("cpu_flags", []))
+    if lacking:
+        raise ArtifactError(f"{path} was compiled for CPU '{target.get('mcpu')}' and uses {', '.join(lacking)}, "
+                            "which this CPU lacks; rebuild the artifact on this machine (or use the 'c' target).")
     if check_hashes:
         for name in HASHED_FILES:
             expected = manifest["files"].get(name)

@@ -99,6 +99,9 @@ def check_manifest(manifest: Mapping, where: str) -> None:
     _require(where, "target.name", isinstance(target.get("name", MISSING), str), "a string", target.get("name", MISSING))
     _require(where, "target.machine", target.get("machine") is None or isinstance(target["machine"], str),
              "a string or null", target.get("machine"))
+    flags = target.get("cpu_flags", [])
+    _require(where, "target.cpu_flags", isinstance(flags, list) and all(isinstance(f, str) for f in flags),
+             "a list of strings", flags)
     _check_layout(where, manifest.get("layout", MISSING), precision)
     _check_dict_of(where, "files", manifest.get("files", MISSING), lambda field, digest: _require(
         where, field, isinstance(digest, str) and SHA256.fullmatch(digest) is not None,

@@ -43,6 +43,9 @@ class Target:
     executes the harness here (empty: run it directly); `kernel_checks` keeps TVM's argument
     checks in the kernels (off where code size matters); `size_tool` (binutils `size` for the
     target) reports code size and static RAM.
+
+    `native_cpu`: compile for the CPU of the machine that builds (LLVM `mcpu`, its vector
+    extensions); the artifact records the extensions and refuses to load on a CPU without them.
     """
 
     name: str
@@ -61,6 +64,7 @@ class Target:
     requires: dict[str, str] = field(default_factory=dict)
     rtol: float = 1e-5
     atol: float = 1e-4
+    native_cpu: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

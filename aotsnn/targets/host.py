@@ -1,4 +1,4 @@
-"""The machine that builds the artifact: TVM's LLVM backend, generic CPU of this architecture."""
+"""The machine that builds the artifact: TVM's LLVM backend for its CPU (vector extensions included)."""
 import platform
 
 from aotsnn.targets import Target
@@ -9,6 +9,7 @@ TARGET = Target(
     tvm_target={"kind": "llvm"},
     machine=platform.machine(),
     cflags=("-O2", "-fno-fast-math"),
+    native_cpu=True,
     rtol=1e-5,
     atol=1e-4,
 )

@@ -1,0 +1,154 @@
+/* aotsnn thread pool: TVM's parallel-loop entry points for host artifacts (POSIX threads).
+ *
+ * TVM's LLVM code runs a `parallel` loop by calling through the global function pointer
+ * `__TVMBackendParallelLaunch(lambda, closure, num_task)`; the lambda computes chunk `task_id`
+ * of `num_task`. TVM's own runtime fills that pointer in when it loads a module; tvm_ffi does
+ * not, so this file provides the implementation and aotsnn_run installs it.
+ *
+ * Workers spin for a short while after each task (a parallel loop is usually followed by
+ * another within microseconds) and then sleep on a condition variable, so an idle artifact
+ * costs no CPU. A launch from a second thread while the pool is busy runs serially on the
+ * caller (two sessions in two threads never wait on each other or share a chunk). Chunks are
+ * disjoint and each computes the same values in the same order as a serial run, so the result
+ * does not depend on the number of threads.
+ *
+ * The pool starts on the first parallel launch with aotsnn_threads() workers (set by
+ * aotsnn_set_threads, else the environment variable AOTSNN_NUM_THREADS, else the CPUs this
+ * process may run on), is reset in a forked child, and is stopped before the library is
+ * unloaded. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#define MAX_THREADS 64
+#define SPIN_ROUNDS 200000
+
+typedef struct { void *sync_handle; int32_t num_task; } TVMParallelGroupEnv;
+typedef int32_t (*FTVMParallelLambda)(int task_id, TVMParallelGroupEnv *penv, void *cdata);
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;   /* held by the launching thread */
+static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+static pthread_t workers[MAX_THREADS];
+static int n_workers = 0;            /* started workers (threads - 1) */
+static int wanted_threads = 0;       /* 0: not decided yet */
+static atomic_uint generation;       /* bumped once per launch */
+static atomic_int pending;           /* workers still running the current launch */
+static atomic_int stopping;
+static atomic_int failed;
+static FTVMParallelLambda job;
+static void *job_data;
+static TVMParallelGroupEnv job_env;
+
+static int available_cpus(void) {
+#ifdef CPU_COUNT
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+#endif
+  return 1;
+}
+
+int aotsnn_threads(void) {
+  if (wanted_threads == 0) {
+    const char *env = getenv("AOTSNN_NUM_THREADS");
+    int n = env != NULL ? atoi(env) : 0;
+    wanted_threads = n > 0 ? n : available_cpus();
+    if (wanted_threads > MAX_THREADS) wanted_threads = MAX_THREADS;
+  }
+  return wanted_threads;
+}
+
+static void *worker_main(void *arg) {
+  int id = (int)(intptr_t)arg;
+  unsigned seen = atomic_load(&generation);
+  for (;;) {
+    unsigned now;
+    long spins = 0;
+    while ((now = atomic_load_explicit(&generation, memory_order_acquire)) == seen && !atomic_load(&stopping)) {
+      if (++spins < SPIN_ROUNDS) continue;
+      pthread_mutex_lock(&sleep_lock);
+      while (atomic_load(&generation) == seen && !atomic_load(&stopping)) pthread_cond_wait(&wake, &sleep_lock);
+      pthread_mutex_unlock(&sleep_lock);
+    }
+    if (atomic_load(&stopping)) return NULL;
+    seen = now;
+    if (id < job_env.num_task && job(id, &job_env, job_data) != 0) atomic_store(&failed, 1);
+    atomic_fetch_sub_explicit(&pending, 1, memory_order_release);
+  }
+}
+
+static void stop_workers(void) {
+  atomic_store(&stopping, 1);
+  pthread_mutex_lock(&sleep_lock);
+  pthread_cond_broadcast(&wake);
+  pthread_mutex_unlock(&sleep_lock);
+  for (int i = 0; i < n_workers; ++i) pthread_join(workers[i], NULL);
+  n_workers = 0;
+  atomic_store(&stopping, 0);
+}
+
+static void forget_workers_in_child(void) {      /* a forked child has none of the threads */
+  n_workers = 0;
+  pthread_mutex_init(&pool_lock, NULL);
+  pthread_mutex_init(&sleep_lock, NULL);
+  pthread_cond_init(&wake, NULL);
+}
+
+static void start_workers(void) {
+  static int atfork_done = 0;
+  if (!atfork_done) { pthread_atfork(NULL, NULL, forget_workers_in_child); atfork_done = 1; }
+  int want = aotsnn_threads() - 1;
+  while (n_workers < want) {
+    if (pthread_create(&workers[n_workers], NULL, worker_main, (void *)(intptr_t)(n_workers + 1)) != 0) break;
+    ++n_workers;
+  }
+}
+
+void aotsnn_set_threads(int n) {
+  pthread_mutex_lock(&pool_lock);
+  stop_workers();
+  wanted_threads = n > MAX_THREADS ? MAX_THREADS : (n < 1 ? 1 : n);
+  pthread_mutex_unlock(&pool_lock);
+}
+
+int32_t aotsnn_parallel_launch(FTVMParallelLambda flambda, void *cdata, int32_t num_task) {
+  if (pthread_mutex_trylock(&pool_lock) != 0) {              /* another thread holds the pool */
+    TVMParallelGroupEnv alone = {NULL, 1};
+    return flambda(0, &alone, cdata);
+  }
+  start_workers();
+  int tasks = n_workers + 1;
+  if (num_task > 0 && num_task < tasks) tasks = num_task;
+  int32_t rc = 0;
+  if (tasks == 1) {
+    TVMParallelGroupEnv alone = {NULL, 1};
+    rc = flambda(0, &alone, cdata);
+  } else {
+    job = flambda; job_data = cdata; job_env.sync_handle = NULL; job_env.num_task = tasks;
+    atomic_store(&failed, 0);
+    atomic_store_explicit(&pending, n_workers, memory_order_relaxed);
+    atomic_fetch_add_explicit(&generation, 1, memory_order_release);
+    pthread_mutex_lock(&sleep_lock);
+    pthread_cond_broadcast(&wake);
+    pthread_mutex_unlock(&sleep_lock);
+    rc = flambda(0, &job_env, cdata);
+    while (atomic_load_explicit(&pending, memory_order_acquire) != 0) {}
+    if (atomic_load(&failed)) rc = -1;
+  }
+  pthread_mutex_unlock(&pool_lock);
+  return rc;
+}
+
+int32_t aotsnn_parallel_barrier(int task_id, TVMParallelGroupEnv *penv) {
+  (void)task_id; (void)penv;
+  return -1;       /* aotsnn's kernels have no barrier inside a parallel loop */
+}
+
+__attribute__((destructor)) static void stop_pool_on_unload(void) {
+  pthread_mutex_lock(&pool_lock);
+  stop_workers();
+  pthread_mutex_unlock(&pool_lock);
+}
