@@ -165,8 +165,11 @@ def cmd_targets(args) -> int:
     from aotsnn.targets import registry
 
     for target in registry().values():
-        ok, why = target.runs_here()
-        print(f"{target.name:<16} {target.description}{'' if ok else f'  (cannot run here: {why})'}")
+        builds, why_not_built = target.builds_here()
+        runs, why_not_run = target.runs_here()
+        note = "" if runs else f"  (builds here; cannot run here: {why_not_run})" if builds else \
+            f"  (cannot build here: {why_not_built})"
+        print(f"{target.name:<16} {target.description}{note}")
     return 0
 
 

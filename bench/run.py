@@ -5,7 +5,8 @@
 Workloads (aotsnn.workloads):
   coba         COBA, 4000 neurons, 80/20 E/I, p = 0.02, conductance synapses, dt = 0.1 ms
   feedforward  784-512-10 dense layers (current-based exponential synapses), 20 Hz Poisson input
-  sweep        one recurrent population, N = 100 ... 10,000, p = 0.02, noisy drive
+  sweep        one recurrent population, N = 100 ... 10,000, p = 0.02, noisy drive; aotsnn with
+               every CPU (the default) and with 1 thread
   demo         the 300-neuron E/I demo network, also stepped from a Python loop (session.step
                and jax.jit(net.apply)), to show what one compiled call over T steps saves
 Peers, same machine and run: jax.jit of the same network with the time loop in lax.scan (CPU),
@@ -67,25 +68,30 @@ def bytes_per_step(net, spikes_per_step: dict[str, float], sparse_threshold: flo
     return total
 
 
-def run_aotsnn(net, state, inputs, workdir: Path, label: str, sparse_threshold: float | None = None) -> dict:
+def run_aotsnn(net, state, inputs, workdir: Path, label: str, sparse_threshold: float | None = None,
+               threads: tuple[int | None, ...] = (None,)) -> list[dict]:
+    """Compile once; time run() once per entry of `threads` (None: the default, every CPU)."""
     options = {} if sparse_threshold is None else {"sparse_threshold": sparse_threshold}
     start = time.perf_counter()
     path = compile_network(net, workdir / f"{label}.aot", use_cache=False, **options)
     compile_s = time.perf_counter() - start
-    session = load(path)
     state = {k: v.astype(np.float32) for k, v in state.items()}
     inputs = {k: v.astype(np.float32) for k, v in inputs.items()}
     steps = next(iter(inputs.values())).shape[0]
-    wall = best_of(lambda: session.run(state, inputs))
-    _, out = session.run(state, inputs)
-    spikes = {name: float(out[name].sum()) / steps for name in out}
-    spikes.update({w.source: spikes.get(w.source, 0.0) for w in net.wires})
-    spikes.update({k: float(v.sum()) / steps for k, v in inputs.items() if set(np.unique(v)) <= {0.0, 1.0}})
-    from aotsnn.export.sparse_matmul import MAX_SPARSE_DENSITY
-    threshold = MAX_SPARSE_DENSITY if sparse_threshold is None else sparse_threshold
-    moved = bytes_per_step(net, spikes, threshold, sum(v.nbytes for v in state.values()))
-    return {"wall_s": wall, "compile_s": compile_s, "steps": steps, "bandwidth": moved * steps / wall,
-            "spikes": float(sum(out[k].sum() for k in out)), "outputs": out}
+    results = []
+    for count in threads:
+        session = load(path, threads=count)
+        wall = best_of(lambda: session.run(state, inputs))
+        _, out = session.run(state, inputs)
+        spikes = {name: float(out[name].sum()) / steps for name in out}
+        spikes.update({w.source: spikes.get(w.source, 0.0) for w in net.wires})
+        spikes.update({k: float(v.sum()) / steps for k, v in inputs.items() if set(np.unique(v)) <= {0.0, 1.0}})
+        from aotsnn.export.sparse_matmul import MAX_SPARSE_DENSITY
+        threshold = MAX_SPARSE_DENSITY if sparse_threshold is None else sparse_threshold
+        moved = bytes_per_step(net, spikes, threshold, sum(v.nbytes for v in state.values()))
+        results.append({"wall_s": wall, "compile_s": compile_s, "steps": steps, "bandwidth": moved * steps / wall,
+                        "spikes": float(sum(out[k].sum() for k in out)), "outputs": out, "threads": session.threads})
+    return results
 
 
 def run_jax(net, state, inputs) -> dict:
@@ -177,8 +183,8 @@ def main() -> None:
         jax_row = run_jax(net, state, inputs)
         brian = run_brian2(args.brian_python, 4000, steps, tmp) if args.brian_python else \
             "no Brian2 interpreter (--brian-python or BRIAN2_PYTHON): row skipped"
-        add("coba", "aotsnn (auto: CSR)", run_aotsnn(net, state, inputs, tmp, "coba"), jax_row, brian)
-        add("coba", "aotsnn (dense event)", run_aotsnn(net, state, inputs, tmp, "coba_dense", 0.0), jax_row, brian)
+        add("coba", "aotsnn (auto: CSR)", run_aotsnn(net, state, inputs, tmp, "coba")[0], jax_row, brian)
+        add("coba", "aotsnn (dense event)", run_aotsnn(net, state, inputs, tmp, "coba_dense", 0.0)[0], jax_row, brian)
         add("coba", "jax.jit(lax.scan)", jax_row, jax_row, brian)
         add("coba", "Brian2 cpp_standalone", brian, jax_row, brian)
 
@@ -186,7 +192,7 @@ def main() -> None:
         net = workloads.feedforward_network()
         state, inputs = net.init_state(), workloads.poisson_inputs(net, steps)
         jax_row = run_jax(net, state, inputs)
-        add("feedforward", "aotsnn", run_aotsnn(net, state, inputs, tmp, "ff"), jax_row)
+        add("feedforward", "aotsnn", run_aotsnn(net, state, inputs, tmp, "ff")[0], jax_row)
         add("feedforward", "jax.jit(lax.scan)", jax_row, jax_row)
 
         print("demo network ...", flush=True)
@@ -194,7 +200,7 @@ def main() -> None:
         net = build_ei_network()
         state, inputs = net.init_state(), demo_inputs(net, steps)
         jax_row = run_jax(net, state, inputs)
-        add("demo E/I 300", "aotsnn run()", run_aotsnn(net, state, inputs, tmp, "demo"), jax_row)
+        add("demo E/I 300", "aotsnn run()", run_aotsnn(net, state, inputs, tmp, "demo")[0], jax_row)
         add("demo E/I 300", "jax.jit(lax.scan)", jax_row, jax_row)
         artifact_loop, jax_loop = step_loops(net, state, inputs, tmp, min(steps, 500))
         add("demo E/I 300", "aotsnn step() in a loop", artifact_loop, jax_row)
@@ -207,7 +213,9 @@ def main() -> None:
             # the dense JAX step reads n^2 weights per step: fewer steps at large n keep the run short
             jax_steps = steps if n <= 3000 else min(steps, 200)
             jax_row = run_jax(net, state, {k: v[:jax_steps] for k, v in inputs.items()})
-            add(f"sweep N={n}", "aotsnn", run_aotsnn(net, state, inputs, tmp, f"sweep{n}"), jax_row)
+            every, one = run_aotsnn(net, state, inputs, tmp, f"sweep{n}", threads=(None, 1))
+            add(f"sweep N={n}", f"aotsnn, {every['threads']} threads", every, jax_row)
+            add(f"sweep N={n}", "aotsnn, 1 thread", one, jax_row)
             add(f"sweep N={n}", "jax.jit(lax.scan)", jax_row, jax_row)
 
     print(f"\n{platform.machine()}, {os.cpu_count()} cores, copy bandwidth {copy_bw / 1e9:.1f} GB/s, {steps} steps "
@@ -234,7 +242,7 @@ def plot(rows: list[dict], out: Path) -> None:
         print("matplotlib not installed: no plot (pip install -e '.[bench]')")
         return
     fig, ax = plt.subplots(figsize=(6, 4))
-    for runner in ("aotsnn", "jax.jit(lax.scan)"):
+    for runner in dict.fromkeys(r["runner"] for r in rows if r["workload"].startswith("sweep")):
         sweep = [r for r in rows if r["workload"].startswith("sweep") and r["runner"] == runner]
         ax.loglog([int(r["workload"].split("=")[1]) for r in sweep], [r["steps_per_s"] for r in sweep],
                   marker="o", label=runner)

@@ -12,6 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -154,6 +155,10 @@ TRIGGERS: dict[str, Callable[[Context], object]] = {
     "manifest-incomplete": lambda ctx: load(ctx.edited_copy(lambda m: m.pop("layout"), reseal=False)),
     "format-version": lambda ctx: load(ctx.edited_copy(lambda m: _set_in(m, "format_version", 1), reseal=False)),
     "target-machine": lambda ctx: load(ctx.edited_copy(lambda m: m["target"].update(machine="riscv64"), reseal=False)),
+    "target-cpu": lambda ctx: load(ctx.edited_copy(lambda m: m["target"].update(mcpu="future9", cpu_flags=["amx_tile"]),
+                                                   reseal=True)),
+    "target-gpu": lambda ctx: _without_gpu(lambda: load(ctx.edited_copy(
+        lambda m: m["target"].update(name="cuda", device="cuda"), reseal=True))),
     "manifest-edited": lambda ctx: load(ctx.edited_copy(lambda m: _set_in(m, "dt", 0.2), reseal=False)),
     "manifest-field": lambda ctx: load(ctx.edited_copy(lambda m: _set_in(m, "dt", -0.1), reseal=True)),
     "manifest-leaf": lambda ctx: load(ctx.edited_copy(lambda m: m["layout"]["state"][0].update(shape=[1, -40]),
@@ -203,6 +208,12 @@ TRIGGERS: dict[str, Callable[[Context], object]] = {
     "load-state-other-artifact": lambda ctx: ctx.session.load_state(_other_state_file(ctx)),
     "load-state-corrupt": lambda ctx: ctx.session.load_state(_written(ctx.tmp / "s.npz", b"PK\x03\x04 not a state")),
 }
+
+
+def _without_gpu(call):
+    """`call()` as on a machine without the NVIDIA driver (the same message with or without a GPU)."""
+    with mock.patch("aotsnn.runtime.artifact.cuda_devices", lambda: (0, "no NVIDIA driver (libcuda.so.1 not found)")):
+        return call()
 
 
 ROWS = documented_rows()

@@ -25,7 +25,8 @@ import tvm_ffi
 import aotsnn
 from aotsnn.export.driver import driver_source
 from aotsnn.export.errors import ExportError
-from aotsnn.export.kernels import build_kernels
+from aotsnn.export.cuda_build import build_cuda_library
+from aotsnn.export.kernels import build_kernels, plan_kernels
 from aotsnn.export.lower import Layout, check_precision, lower_step
 from aotsnn.export.native_cpu import specialise
 from aotsnn.export.onnx_export import export_onnx, step_names
@@ -40,10 +41,11 @@ from aotsnn.export.sparse_matmul import MAX_SPARSE_DENSITY
 from aotsnn.export.stablehlo_import import canonical_text, import_stablehlo
 from aotsnn.network import Network
 from aotsnn.runtime.format import HASHED_FILES
-from aotsnn.targets import Target
+from aotsnn.targets import Target, TargetUnavailableError
 from aotsnn.targets import get as get_target
 
 COMPILE_PATHS = ("stablehlo", "onnx")
+THREAD_POOL = Path(__file__).parent / "csrc" / "thread_pool.c"
 
 
 def cache_dir() -> Path:
@@ -51,9 +53,11 @@ def cache_dir() -> Path:
 
 
 def compiler_fingerprint() -> str:
-    """Hash of this package's compiler sources: a changed importer or driver invalidates the cache."""
+    """Hash of this package's compiler sources (Python and C): a changed importer, driver or
+    thread pool invalidates the cache."""
     digest = hashlib.sha256()
-    for source in sorted(Path(__file__).parent.glob("*.py")):
+    here = Path(__file__).parent
+    for source in sorted([*here.glob("*.py"), *here.glob("csrc/*")]):
         digest.update(source.read_bytes())
     return digest.hexdigest()
 
@@ -87,24 +91,32 @@ def build_library(stablehlo_text: str, layout: Layout, target: Target, workdir: 
     else:
         with _stage(progress, "import StableHLO -> Relax", timings):
             relax_mod = import_stablehlo(stablehlo_text, masks, sparse_threshold)
-    tvm_target = tvm.target.Target(specialise(target)[0])
-    with _stage(progress, "fuse and build kernels (TVM)", timings):
-        kernels = build_kernels(relax_mod, layout, tvm_target)
-    source, workspace = driver_source(kernels.plan, layout)
-    (workdir / "driver.c").write_text(source)
-    library = workdir / "model.so"
-    with _stage(progress, "link kernels + driver", timings):
-        try:
-            kernels.library.export_library(
-                str(library), addons=[str(workdir / "driver.c")], cc=target.cc,
-                options=[f"-I{tvm_ffi.libinfo.find_include_path()}",
-                         f"-I{tvm_ffi.libinfo.find_dlpack_include_path()}", *target.cflags])
-        except Exception as exc:
-            raise ExportError(f"linking the artifact for target '{target.name}' failed: {exc}") from exc
-    facts = {"kernels": len({c.kernel for c in kernels.plan.calls}),
-             "kernel_calls_per_step": sum(not c.invariant for c in kernels.plan.calls),
-             "hoisted_kernel_calls": sum(c.invariant for c in kernels.plan.calls),
-             "workspace_bytes": workspace, "tvm_version": tvm.__version__}
+    tvm_target = specialise(target)[0]
+    if target.device == "cuda":
+        with _stage(progress, "build CUDA kernels and driver (TVM, nvcc)", timings):
+            plan, funcs = plan_kernels(relax_mod, layout)
+            library, workspace = build_cuda_library(plan, funcs, layout, tvm_target, target.extra["arches"],
+                                                    target.cc, workdir)
+        driver_file = "driver.cu"
+    else:
+        with _stage(progress, "fuse and build kernels (TVM)", timings):
+            kernels = build_kernels(relax_mod, layout, tvm.target.Target(tvm_target))
+        plan, driver_file = kernels.plan, "driver.c"
+        source, workspace = driver_source(plan, layout)
+        (workdir / driver_file).write_text(source)
+        library = workdir / "model.so"
+        with _stage(progress, "link kernels + driver", timings):
+            try:
+                kernels.library.export_library(
+                    str(library), addons=[str(workdir / driver_file), str(THREAD_POOL)], cc=target.cc,
+                    options=[f"-I{tvm_ffi.libinfo.find_include_path()}",
+                             f"-I{tvm_ffi.libinfo.find_dlpack_include_path()}", *target.cflags])
+            except Exception as exc:
+                raise ExportError(f"linking the artifact for target '{target.name}' failed: {exc}") from exc
+    facts = {"kernels": len({c.kernel for c in plan.calls}),
+             "kernel_calls_per_step": sum(not c.invariant for c in plan.calls),
+             "hoisted_kernel_calls": sum(c.invariant for c in plan.calls),
+             "workspace_bytes": workspace, "driver_file": driver_file, "tvm_version": tvm.__version__}
     return library, facts
 
 
@@ -128,6 +140,9 @@ def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host
     target_spec = get_target(target)
     if target_spec.artifact != "library":
         raise ExportError(f"target '{target}' builds a C bundle, not a library: use aotsnn.export.compile_for.")
+    builds, why = target_spec.builds_here()
+    if not builds:
+        raise TargetUnavailableError(why)
     out = Path(out)
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -138,28 +153,28 @@ def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host
     topology, hashes = topology_hashes(net, precision)
     tvm_target, cpu = specialise(target_spec)
     key = hashlib.sha256(json.dumps([canonical_text(lowered.stablehlo_text), target_spec.name, tvm_target,
-                                     list(target_spec.cflags), precision, aotsnn.__version__, compiler_fingerprint(),
+                                     list(target_spec.cflags), target_spec.extra, precision, aotsnn.__version__, compiler_fingerprint(),
                                      hashes, sparse_threshold, compile_path, tvm.__version__]).encode()).hexdigest()
     with staging_for(out) as staging:
         cached = cache_dir() / key
         if use_cache and (cached / "model.so").exists() and (cached / "build.json").exists():
-            shutil.copy(cached / "model.so", staging / "model.so")
-            shutil.copy(cached / "driver.c", staging / "driver.c")
             facts = {**json.loads((cached / "build.json").read_text()), "cache_hit": True}
+            for name in ("model.so", facts["driver_file"]):
+                shutil.copy(cached / name, staging / name)
         else:
             _, facts = build_library(lowered.stablehlo_text, lowered.layout, target_spec, staging, progress, timings,
                                      topology, sparse_threshold, compile_path, onnx_model)
             facts["cache_hit"] = False
             if use_cache:
                 cached.mkdir(parents=True, exist_ok=True)
-                shutil.copy(staging / "model.so", cached / "model.so")
-                shutil.copy(staging / "driver.c", cached / "driver.c")
+                for name in ("model.so", facts["driver_file"]):
+                    shutil.copy(staging / name, cached / name)
                 (cached / "build.json").write_text(json.dumps({k: v for k, v in facts.items() if k != "cache_hit"}))
         write_model_files(staging, net, lowered, precision, onnx_model)
         facts["compile_seconds"] = round(time.perf_counter() - start, 3)
         facts["stage_seconds"] = {k: round(v, 3) for k, v in timings.items()}
         return publish(staging, out, net=net, lowered=lowered, precision=precision, compile_path=compile_path,
-                       target={"name": target_spec.name, "machine": target_spec.machine,
+                       target={"name": target_spec.name, "machine": target_spec.machine, "device": target_spec.device,
                                "tvm_target": tvm_target, **cpu},
-                       source=source, topology=hashes, facts=facts, files=list(HASHED_FILES),
+                       source=source, topology=hashes, facts=facts, files=[*HASHED_FILES, facts["driver_file"]],
                        extra={"cache_key": key})

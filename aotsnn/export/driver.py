@@ -4,9 +4,13 @@ Both entry points walk the same Plan with the same workspace layout (`TimeLoop`)
 only in where the leaves come from and how errors are reported.
 
 1. `driver_source` (host artifacts): one C function with TVM's FFI calling convention, so
-   `tvm_ffi.load_module` finds it as `aotsnn_run` next to the kernels (`__tvm_ffi_<kernel>`):
+   `tvm_ffi.load_module` finds it as `aotsnn_run` next to the kernels (`__tvm_ffi_<kernel>`),
+   and `aotsnn_threads(n)`, the thread count of the kernels' parallel loops (csrc/thread_pool.c):
 
-       aotsnn_run(T, *params, *state, *inputs, *outputs, workspace)
+       aotsnn_run(T, refresh, *params, *state, *inputs, *outputs, workspace)
+
+   - refresh: 1 when the parameters changed since the last call on this workspace (or it is
+     the first): the parameter-only kernels run again; 0 reuses their results in the workspace;
 
    - params: read only; state: read and updated in place (after T steps it holds the new state);
    - inputs[i]: (T, *step_shape), outputs[o]: (T, *step_shape), all C-contiguous;
@@ -20,8 +24,8 @@ only in where the leaves come from and how errors are reported.
 
 Per step: copy step t of every input into an aligned slot, call the kernels in plan order,
 copy the outputs into outputs[t], then write the new state (through a staging slot when a
-new-state leaf is another leaf's old value). Kernels that read only parameters run once per
-call, before the loop.
+new-state leaf is another leaf's old value). Kernels that read only parameters run before the
+loop: on every call of the C API, and on the host when the caller says parameters changed.
 """
 from __future__ import annotations
 
@@ -130,11 +134,12 @@ class TimeLoop:
                 out.append(_c_array(f"{TABLE_PREFIX[group]}_shape_{i}", leaf.shape))
         return out
 
-    def body(self, access: LeafAccess, workspace: str) -> list[str]:
+    def body(self, access: LeafAccess, workspace: str, refresh: str = "1") -> list[str]:
         """Statements of the entry point after its leaves are in hand: the T-step loop.
 
         `workspace` is a `char *` expression of WORKSPACE_BYTES of scratch; `T` must be in scope.
-        A failing kernel's status is returned.
+        The parameter-only kernels run first when the C condition `refresh` holds (their results
+        stay in the workspace for later calls otherwise). A failing kernel's status is returned.
         """
         plan, layout = self.plan, self.layout
         tensor = lambda ref: {"input": f"&in_step[{ref.index}]", "temp": f"&tmp[{ref.index}]",
@@ -154,9 +159,11 @@ class TimeLoop:
             items = ", ".join(f"{{.type_index = kTVMFFIDLTensorPtr, .v_ptr = {tensor(r)}}}" for r in call.args)
             L.append(f"  TVMFFIAny call{n}[{len(call.args)}] = {{{items}}};")
         L.append("  TVMFFIAny ret; int32_t rc;")
+        L.append(f"  if ({refresh}) {{")
         for n, call in enumerate(plan.calls):
             if call.invariant:
-                L += self._call(n, call, "  ")
+                L += self._call(n, call, "    ")
+        L.append("  }")
         L.append("  for (int64_t t = 0; t < T; ++t) {")
         for i, leaf in enumerate(layout.inputs):
             L.append(f"    memcpy(in_step[{i}].data, {access.input_step(i)}, {_nbytes(leaf.shape, leaf.dtype)});")
@@ -201,44 +208,68 @@ static DLTensor *checked(const TVMFFIAny *a, const char *name, uint8_t code, uin
   DLTensor *t = NULL;
   if (a->type_index == kTVMFFIDLTensorPtr) t = (DLTensor *)a->v_ptr;
   else if (a->type_index == kTVMFFITensor) t = (DLTensor *)((char *)a->v_obj + sizeof(TVMFFIObject));
-  if (t == NULL) { snprintf(msg, sizeof msg, "'%%s' is not a tensor", name); return raise_error("TypeError", msg); }
+  if (t == NULL) { snprintf(msg, sizeof msg, "'%%s' is not a tensor", name); return (DLTensor *)raise_error("TypeError", msg); }
   int lead = T >= 0 ? 1 : 0;
   if (t->dtype.code != code || t->dtype.bits != bits || t->dtype.lanes != 1) {
-    snprintf(msg, sizeof msg, "'%%s' has the wrong dtype", name); return raise_error("TypeError", msg); }
+    snprintf(msg, sizeof msg, "'%%s' has the wrong dtype", name); return (DLTensor *)raise_error("TypeError", msg); }
   if (t->ndim != ndim + lead || (lead && t->shape[0] != T)) {
-    snprintf(msg, sizeof msg, "'%%s' has the wrong rank or number of steps", name); return raise_error("ValueError", msg); }
+    snprintf(msg, sizeof msg, "'%%s' has the wrong rank or number of steps", name); return (DLTensor *)raise_error("ValueError", msg); }
   for (int d = 0; d < ndim; ++d) if (t->shape[d + lead] != shape[d]) {
-    snprintf(msg, sizeof msg, "'%%s' has the wrong shape at axis %%d", name, d + lead); return raise_error("ValueError", msg); }
+    snprintf(msg, sizeof msg, "'%%s' has the wrong shape at axis %%d", name, d + lead); return (DLTensor *)raise_error("ValueError", msg); }
   if (t->strides != NULL) { int64_t expect = 1; for (int d = t->ndim - 1; d >= 0; --d) {
-      if (t->shape[d] != 1 && t->strides[d] != expect) { snprintf(msg, sizeof msg, "'%%s' is not contiguous", name); return raise_error("ValueError", msg); }
+      if (t->shape[d] != 1 && t->strides[d] != expect) { snprintf(msg, sizeof msg, "'%%s' is not contiguous", name); return (DLTensor *)raise_error("ValueError", msg); }
       expect *= t->shape[d]; } }
   if (((uintptr_t)((char *)t->data + t->byte_offset)) %% ALIGN != 0) {
-    snprintf(msg, sizeof msg, "'%%s' is not 64-byte aligned", name); return raise_error("ValueError", msg); }
+    snprintf(msg, sizeof msg, "'%%s' is not 64-byte aligned", name); return (DLTensor *)raise_error("ValueError", msg); }
   if (t->device.device_type != kDLCPU) {
-    snprintf(msg, sizeof msg, "'%%s' is not in host memory", name); return raise_error("ValueError", msg); }
+    snprintf(msg, sizeof msg, "'%%s' is not in host memory", name); return (DLTensor *)raise_error("ValueError", msg); }
   return t;
 }
 """
 
 
-def driver_source(plan: Plan, layout: Layout) -> tuple[str, int]:
-    """(C source of the host driver `aotsnn_run`, workspace bytes it needs)."""
-    loop = TimeLoop(plan, layout, lambda k: f"__tvm_ffi_{k}", "void*, const TVMFFIAny*, int32_t, TVMFFIAny*")
+_THREADS = r"""/* Parallel loops in the kernels call through these pointers (TVM's convention); tvm_ffi leaves
+   them unset, so aotsnn_run installs the thread pool of thread_pool.c. */
+void *__TVMBackendParallelLaunch __attribute__((weak)) = NULL;
+void *__TVMBackendParallelBarrier __attribute__((weak)) = NULL;
+int32_t aotsnn_parallel_launch(void *flambda, void *cdata, int32_t num_task);
+int32_t aotsnn_parallel_barrier(int task_id, void *penv);
+int aotsnn_threads(void);
+void aotsnn_set_threads(int n);
+
+/* aotsnn_threads(n): use n threads in parallel kernels (n >= 1); n = 0 only asks. Returns the count. */
+int32_t __tvm_ffi_aotsnn_threads(void *self, const TVMFFIAny *args, int32_t num_args, TVMFFIAny *result) {
+  (void)self;
+  if (num_args != 1 || args[0].type_index != kTVMFFIInt || args[0].v_int64 < 0) {
+    raise_error("ValueError", "aotsnn_threads takes one integer >= 0"); return -1; }
+  if (args[0].v_int64 > 0) aotsnn_set_threads((int)args[0].v_int64);
+  result->type_index = kTVMFFIInt;
+  result->v_int64 = aotsnn_threads();
+  return 0;
+}
+"""
+
+
+def checked_leaves_source(layout: Layout) -> str:
+    """C: `leaf_names`, `raise_error` and `checked` (a DLTensor argument against dtype and shape)."""
+    return _CHECKED % ", ".join(f'"{leaf.name}"' for g in GROUPS for leaf in getattr(layout, g))
+
+
+def entry_arguments(layout: Layout) -> list[str]:
+    """C statements that open `aotsnn_run(T, refresh, *params, *state, *inputs, *outputs, workspace)`:
+    every argument checked (a TVM FFI error raised otherwise) into `T`, `refresh`, `P[]`, `S[]`,
+    `IN[]`, `OUT[]` and `ws`. Needs `checked_leaves_source` and WORKSPACE_BYTES above it."""
     P, S, I, O = (len(getattr(layout, g)) for g in GROUPS)
-    out = ["/* Generated by aotsnn: the time loop around the fused TVM kernels. Do not edit. */",
-           "#include <stdint.h>", "#include <string.h>", "#include <stdio.h>", "#include <tvm/ffi/c_api.h>", "",
-           f"#define WORKSPACE_BYTES {loop.workspace_bytes}LL", f"#define ALIGN {ALIGN}", "",
-           *loop.declarations(),
-           _CHECKED % ", ".join(f'"{leaf.name}"' for g in GROUPS for leaf in getattr(layout, g)),
-           "int32_t __tvm_ffi_aotsnn_run(void *self, const TVMFFIAny *args, int32_t num_args, TVMFFIAny *result) {",
-           "  (void)self; (void)result;",
-           f"  if (num_args != {2 + P + S + I + O}) {{ raise_error(\"TypeError\", \"aotsnn_run takes T, params, state, "
-           "inputs, outputs and workspace\"); return -1; }",
+    out = ["  (void)self; (void)result;",
+           f"  if (num_args != {3 + P + S + I + O}) {{ raise_error(\"TypeError\", \"aotsnn_run takes T, refresh, params, "
+           "state, inputs, outputs and workspace\"); return -1; }",
            "  if (args[0].type_index != kTVMFFIInt || args[0].v_int64 < 0) { raise_error(\"ValueError\", "
            "\"T must be a non-negative integer\"); return -1; }",
+           "  if (args[1].type_index != kTVMFFIInt) { raise_error(\"TypeError\", \"refresh must be 0 or 1\"); return -1; }",
            "  const int64_t T = args[0].v_int64;",
+           "  const int refresh = args[1].v_int64 != 0;",
            f"  DLTensor *P[{max(P, 1)}], *S[{max(S, 1)}], *IN[{max(I, 1)}], *OUT[{max(O, 1)}];"]
-    arg, base = 1, 0
+    arg, base = 2, 0
     for group, dest, timed in (("params", "P", False), ("state", "S", False), ("inputs", "IN", True),
                                ("outputs", "OUT", True)):
         for i, leaf in enumerate(getattr(layout, group)):
@@ -247,16 +278,31 @@ def driver_source(plan: Plan, layout: Layout) -> tuple[str, int]:
                        f"{'T' if timed else '-1'}, {TABLE_PREFIX[group]}_shape_{i}, {len(leaf.shape)}))) return -1;")
             arg += 1
         base += len(getattr(layout, group))
-    out += ["  static const int64_t ws_shape[1] = {WORKSPACE_BYTES};",
-            f"  DLTensor *ws = checked(&args[{arg}], \"workspace\", 1, 8, -1, ws_shape, 1);",
-            "  if (!ws) return -1;"]
+    return out + ["  static const int64_t ws_shape[1] = {WORKSPACE_BYTES};",
+                  f"  DLTensor *ws = checked(&args[{arg}], \"workspace\", 1, 8, -1, ws_shape, 1);",
+                  "  if (!ws) return -1;"]
+
+
+def driver_source(plan: Plan, layout: Layout) -> tuple[str, int]:
+    """(C source of the host driver `aotsnn_run`, workspace bytes it needs)."""
+    loop = TimeLoop(plan, layout, lambda k: f"__tvm_ffi_{k}", "void*, const TVMFFIAny*, int32_t, TVMFFIAny*")
+    out = ["/* Generated by aotsnn: the time loop around the fused TVM kernels. Do not edit. */",
+           "#include <stdint.h>", "#include <string.h>", "#include <stdio.h>", "#include <tvm/ffi/c_api.h>", "",
+           f"#define WORKSPACE_BYTES {loop.workspace_bytes}LL", f"#define ALIGN {ALIGN}", "",
+           *loop.declarations(),
+           checked_leaves_source(layout),
+           _THREADS,
+           "int32_t __tvm_ffi_aotsnn_run(void *self, const TVMFFIAny *args, int32_t num_args, TVMFFIAny *result) {",
+           "  __TVMBackendParallelLaunch = (void *)aotsnn_parallel_launch;",
+           "  __TVMBackendParallelBarrier = (void *)aotsnn_parallel_barrier;",
+           *entry_arguments(layout)]
     step_bytes = lambda group, i: _nbytes(getattr(layout, group)[i].shape, getattr(layout, group)[i].dtype)
     access = LeafAccess(
         tensor=lambda ref: {"param": f"P[{ref.index}]", "state": f"S[{ref.index}]"}[ref.kind],
         state_data=lambda i: f"DATA(S[{i}])",
         input_step=lambda i: f"DATA(IN[{i}]) + t * {step_bytes('inputs', i)}LL",
         output_step=lambda o: f"DATA(OUT[{o}]) + t * {step_bytes('outputs', o)}LL")
-    out += loop.body(access, "DATA(ws)")
+    out += loop.body(access, "DATA(ws)", "refresh")
     out += ["  return 0;", "}"]
     return "\n".join(out) + "\n", loop.workspace_bytes
 

@@ -54,13 +54,19 @@ def schedule(funcs: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModule:
         return dlight.ApplyDefaultSchedule(dlight.cpu.GEMV(), dlight.cpu.Reduction(), VectorizeElementwise())(funcs)
 
 
-def build_kernels(relax_mod: tvm.IRModule, layout: Layout, target: tvm.target.Target) -> Kernels:
+def plan_kernels(relax_mod: tvm.IRModule, layout: Layout) -> tuple[Plan, tvm.IRModule]:
+    """Fuse the step; (its plan, the unscheduled PrimFuncs the plan calls, by kernel name)."""
     fused = fuse(relax_mod)
     plan = extract_plan(fused, layout)
-    prim_funcs = {gv.name_hint: f.with_attr("global_symbol", gv.name_hint)
-                  for gv, f in fused.functions.items() if isinstance(f, tirx.PrimFunc)}
     used = {call.kernel for call in plan.calls}
-    tir_module = schedule(tvm.IRModule({k: f for k, f in prim_funcs.items() if k in used}), target)
+    return plan, tvm.IRModule({gv.name_hint: f.with_attr("global_symbol", gv.name_hint)
+                               for gv, f in fused.functions.items()
+                               if isinstance(f, tirx.PrimFunc) and gv.name_hint in used})
+
+
+def build_kernels(relax_mod: tvm.IRModule, layout: Layout, target: tvm.target.Target) -> Kernels:
+    plan, funcs = plan_kernels(relax_mod, layout)
+    tir_module = schedule(funcs, target)
     try:
         library = tvm.compile(tir_module, target=target)
     except Exception as exc:

@@ -2,8 +2,10 @@
 
 VectorizeElementwise: a fused kernel made only of elementwise/broadcast blocks (the soma and
 synapse updates) is inlined into its output blocks, whose loops are fused and split into
-vectors of the widest of LANES that divides the extent (16, 8, 4 or 2 floats). Without it TVM
-emits scalar loops for these kernels.
+vectors of the widest of LANES that divides the extent (16, 8, 4 or 2 floats); loops of at
+least PARALLEL_MIN_ELEMENTS are run in parallel over the vectors. Without it TVM emits scalar
+loops for these kernels. Each element is computed the same way whatever thread computes it,
+so results do not depend on the number of threads.
 """
 from __future__ import annotations
 
@@ -14,6 +16,33 @@ from tvm.s_tir.dlight.base.utils import get_extent
 from tvm.s_tir.dlight.cpu.base import CPUScheduleRule
 
 LANES = (16, 8, 4, 2)
+# From this many elements on, the vector loop is also split across threads (csrc/thread_pool.c).
+# Below it one launch (~0.2 us to wake a spinning worker and wait for it) costs more than the
+# half of the loop it saves: measured in bench/ (`--threads`).
+PARALLEL_MIN_ELEMENTS = 8192
+
+
+def fused_output_loops(func: tirx.PrimFunc, *, keep_scalar_blocks: bool = False):
+    """(schedule, [(fused loop, extent)]) of an injective kernel, its intermediate blocks inlined
+    and each output block's loops fused into one; None for any other kernel. A block without
+    loops (a scalar result) is left out, or given a unit loop with `keep_scalar_blocks`."""
+    sch = s_tir.Schedule(func)
+    try:
+        infos = normalize_prim_func(sch)
+    except Exception:   # plain-loop kernels (event matmul, CSR) have no blocks to analyse
+        return None
+    if not infos or not all(info.is_injective() for info in infos):
+        return None
+    loops = []
+    for info in try_inline(sch, infos):
+        block_loops = sch.get_loops(info.block_rv)
+        if not block_loops and not keep_scalar_blocks:
+            continue
+        fused = sch.add_unit_loop(info.block_rv) if not block_loops else \
+            sch.fuse(*block_loops) if len(block_loops) > 1 else block_loops[0]
+        extent = get_extent(sch, fused)
+        loops.append((fused, extent if isinstance(extent, int) else None))
+    return sch, loops
 
 
 class VectorizeElementwise(CPUScheduleRule):
@@ -22,20 +51,16 @@ class VectorizeElementwise(CPUScheduleRule):
     def apply(self, func: tirx.PrimFunc, target, _tunable: bool):
         if not isinstance(func, tirx.PrimFunc) or not self.is_target_available(target):
             return None
-        sch = s_tir.Schedule(func)
-        try:
-            infos = normalize_prim_func(sch)
-        except Exception:   # plain-loop kernels (event matmul, CSR) have no blocks to analyse
+        found = fused_output_loops(func)
+        if found is None:
             return None
-        if not infos or not all(info.is_injective() for info in infos):
-            return None
-        for info in try_inline(sch, infos):
-            loops = sch.get_loops(info.block_rv)
-            if not loops:
-                continue
-            fused = sch.fuse(*loops) if len(loops) > 1 else loops[0]
-            extent = get_extent(sch, fused)
-            lanes = next((n for n in LANES if isinstance(extent, int) and extent >= n and extent % n == 0), None)
+        sch, loops = found
+        for fused, extent in loops:
+            lanes = next((n for n in LANES if extent is not None and extent >= n and extent % n == 0), None)
+            outer = fused
             if lanes is not None:
-                sch.vectorize(sch.split(fused, factors=[None, lanes])[1])
+                outer, inner = sch.split(fused, factors=[None, lanes])
+                sch.vectorize(inner)
+            if extent is not None and extent >= PARALLEL_MIN_ELEMENTS:
+                sch.parallel(outer)
         return sch

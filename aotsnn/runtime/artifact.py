@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aotsnn.runtime.cpu import missing_flags
+from aotsnn.runtime.cuda import cuda_devices
 from aotsnn.runtime.format import (FORMAT_VERSION, HASHED_FILES, MANIFEST, SEAL, ArtifactError, manifest_digest,
                                    sha256_of)
 from aotsnn.runtime.manifest import check_manifest
@@ -33,9 +34,9 @@ def open_artifact(path: str | Path, *, check_hashes: bool = True) -> Artifact:
 
     Checks, in order: the manifest parses, has the required keys, the format version and the
     target machine match, its seal matches (a changed value), its fields have the types the
-    runtime needs, this CPU has the vector extensions the kernels use, and every file matches
-    its SHA-256. `check_hashes=False` skips the seal and the file hashes (trusting the files),
-    never the rest.
+    runtime needs, this CPU has the vector extensions the kernels use (and a GPU is there for
+    a cuda artifact), and every file matches its SHA-256. `check_hashes=False` skips the seal
+    and the file hashes (trusting the files), never the rest.
     """
     path = Path(path)
     where = path / MANIFEST
@@ -61,12 +62,17 @@ def open_artifact(path: str | Path, *, check_hashes: bool = True) -> Artifact:
         raise ArtifactError(f"{where} does not match its seal `{SEAL}` (corrupt or edited by hand); "
                             "rebuild the artifact.")
     check_manifest(manifest, str(where))
+    if target.get("device") == "cuda":
+        found, why = cuda_devices()
+        if not found:
+            raise ArtifactError(f"{path} runs on an NVIDIA GPU ('{target.get('name')}' target) and this machine "
+                                f"has none it can use: {why}.")
     lacking = missing_flags(target.get("cpu_flags", []))
     if lacking:
         raise ArtifactError(f"{path} was compiled for CPU '{target.get('mcpu')}' and uses {', '.join(lacking)}, "
                             "which this CPU lacks; rebuild the artifact on this machine (or use the 'c' target).")
     if check_hashes:
-        for name in HASHED_FILES:
+        for name in dict.fromkeys([*HASHED_FILES, *manifest["files"]]):
             expected = manifest["files"].get(name)
             file = path / name
             if expected is None or not file.is_file():

@@ -8,7 +8,8 @@
       step.stablehlo    jax.export serialization of the step (versioned StableHLO)
       step.mlir         the same, as text
       step.onnx         the same step as an ONNX model (inputs and outputs named by leaf)
-      driver.c          the generated C driver (kept for inspection and the C targets)
+      driver.c          the generated C driver (kept for inspection and the C targets);
+                        driver.cu for cuda: TVM's CUDA kernels and the CUDA driver
 
 Arrays of 16-bit float types are stored as uint16 bit patterns; the manifest has the dtype.
 The manifest seals itself: `manifest_sha256` is the SHA-256 of its canonical JSON (sorted keys,
@@ -27,9 +28,11 @@ from typing import Mapping
 
 import numpy as np
 
-FORMAT_VERSION = 2     # 2: the manifest is sealed (manifest_sha256)
+FORMAT_VERSION = 3     # 2: the manifest is sealed (manifest_sha256); 3: aotsnn_run takes `refresh`, aotsnn_threads
 MANIFEST = "manifest.json"
-HASHED_FILES = ("model.so", "params.npz", "state.npz", "step.stablehlo", "step.mlir", "step.onnx", "driver.c")
+# Every library artifact has these; the manifest may list more (the driver source: driver.c, or
+# driver.cu for cuda), and every listed file is checked too.
+HASHED_FILES = ("model.so", "params.npz", "state.npz", "step.stablehlo", "step.mlir", "step.onnx")
 SEAL = "manifest_sha256"
 
 

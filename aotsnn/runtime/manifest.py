@@ -18,6 +18,7 @@ from aotsnn.runtime.format import ArtifactError
 
 PRECISIONS = ("float32", "float16", "bfloat16", "float64")
 GROUPS = ("params", "state", "inputs", "outputs")
+FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*")   # relative, no ".."
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -106,6 +107,8 @@ def check_manifest(manifest: Mapping, where: str) -> None:
     _check_dict_of(where, "files", manifest.get("files", MISSING), lambda field, digest: _require(
         where, field, isinstance(digest, str) and SHA256.fullmatch(digest) is not None,
         "a SHA-256 hex digest", digest))
+    for name in manifest["files"]:
+        _require(where, "files", FILE_NAME.fullmatch(name) is not None, "paths inside the artifact", name)
     workspace = _mapping(where, "build", manifest.get("build", MISSING)).get("workspace_bytes", MISSING)
     _require(where, "build.workspace_bytes", _is_int(workspace) and workspace >= 0,
              "a non-negative integer", workspace)

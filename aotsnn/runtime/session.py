@@ -68,6 +68,8 @@ class Session:
             self._run = self._module["aotsnn_run"]
         except Exception as exc:
             raise ArtifactError(f"{artifact.path}: model.so has no function aotsnn_run: {exc}") from exc
+        self._threads = self._module.get_function("aotsnn_threads") if self._module.implements_function(
+            "aotsnn_threads") else None
         try:
             self._workspace = aligned_empty((m["build"]["workspace_bytes"],), np.uint8)
         except MemoryError as exc:
@@ -77,6 +79,24 @@ class Session:
         self._params: dict[str, np.ndarray] = {}
         self.set_params(**self._read_arrays("params.npz", "params"))
         self._initial_state = self._read_arrays("state.npz", "state")     # read once: checked at load
+
+    # -- threads ------------------------------------------------------------------------------
+    @property
+    def threads(self) -> int:
+        """Threads of the kernels' parallel loops (default: AOTSNN_NUM_THREADS, else every CPU
+        this process may use). Per session; results do not depend on it: every element is computed
+        the same way by whichever thread computes it."""
+        return 1 if self._threads is None else int(self._threads(0))
+
+    @threads.setter
+    def threads(self, n: int) -> None:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"`threads` must be an integer >= 1, got {n!r}.")
+        if self._threads is None:
+            raise ArtifactError(f"{self.artifact.path}: model.so has no thread pool (built by an older aotsnn); "
+                                "recompile the artifact to set `threads`.")
+        with self._lock:
+            self._threads(int(n))
 
     # -- parameters ---------------------------------------------------------------------------
     @property
@@ -106,6 +126,7 @@ class Session:
             if len(staged) == len(shapes) else None
         with self._lock:
             self._params, self._param_tensors = staged, tensors
+            self._derived_stale = True      # the kernels that read only parameters must run again
 
     def _cast_param(self, name: str, value: object, shape: tuple[int, ...]) -> np.ndarray:
         """`value` in the artifact precision, checked for type, shape, finiteness and range."""
@@ -243,7 +264,9 @@ class Session:
         args = [*(tensor(new_state[n], self.precision) for n, _ in self.layout["state"]),
                 *(tensor(x, self.precision) for x in ins), *(tensor(x, self.precision) for x in outs.values())]
         with self._lock:
-            self._run(int(steps), *self._param_tensors, *args, tvm_ffi.from_dlpack(self._workspace))
+            self._run(int(steps), int(self._derived_stale), *self._param_tensors, *args,
+                      tvm_ffi.from_dlpack(self._workspace))
+            self._derived_stale = False
         return new_state, outs
 
     def _steps_of(self, inputs: Mapping[str, np.ndarray]) -> int:
@@ -268,6 +291,9 @@ class Session:
         return new_state, {k: v[0] for k, v in outs.items()}
 
 
-def load(path: str | Path, *, check_hashes: bool = True) -> Session:
-    """Open, validate and load an artifact directory."""
-    return Session(open_artifact(path, check_hashes=check_hashes))
+def load(path: str | Path, *, check_hashes: bool = True, threads: int | None = None) -> Session:
+    """Open, validate and load an artifact directory; `threads` sets `Session.threads`."""
+    session = Session(open_artifact(path, check_hashes=check_hashes))
+    if threads is not None:
+        session.threads = threads
+    return session

@@ -46,6 +46,8 @@ class Target:
 
     `native_cpu`: compile for the CPU of the machine that builds (LLVM `mcpu`, its vector
     extensions); the artifact records the extensions and refuses to load on a CPU without them.
+    `device`: where the kernels run, "cpu" or "cuda" (an NVIDIA GPU: builds anywhere `requires`
+    is met, runs only where aotsnn.runtime.cuda finds a GPU).
     """
 
     name: str
@@ -65,6 +67,7 @@ class Target:
     rtol: float = 1e-5
     atol: float = 1e-4
     native_cpu: bool = False
+    device: str = "cpu"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -87,7 +90,17 @@ class Target:
         absent = self.missing()
         if absent:
             return False, f"target '{self.name}' needs {', '.join(absent)}"
+        if self.device == "cuda":
+            from aotsnn.runtime.cuda import cuda_devices
+            found, why = cuda_devices()
+            if not found:
+                return False, f"target '{self.name}' runs on an NVIDIA GPU: {why}"
         return True, ""
+
+    def builds_here(self) -> tuple[bool, str]:
+        """(can this machine build the target's artifacts, why not)."""
+        absent = self.missing()
+        return (False, f"target '{self.name}' needs {', '.join(absent)}") if absent else (True, "")
 
 
 class TargetError(ValueError):

@@ -23,6 +23,14 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#define CPU_RELAX() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
 #define MAX_THREADS 64
 #define SPIN_ROUNDS 200000
 
@@ -61,14 +69,16 @@ int aotsnn_threads(void) {
   return wanted_threads;
 }
 
+static unsigned generation_at_start;   /* what new workers have seen: set before they are created */
+
 static void *worker_main(void *arg) {
   int id = (int)(intptr_t)arg;
-  unsigned seen = atomic_load(&generation);
+  unsigned seen = generation_at_start;
   for (;;) {
     unsigned now;
     long spins = 0;
     while ((now = atomic_load_explicit(&generation, memory_order_acquire)) == seen && !atomic_load(&stopping)) {
-      if (++spins < SPIN_ROUNDS) continue;
+      if (++spins < SPIN_ROUNDS) { CPU_RELAX(); continue; }
       pthread_mutex_lock(&sleep_lock);
       while (atomic_load(&generation) == seen && !atomic_load(&stopping)) pthread_cond_wait(&wake, &sleep_lock);
       pthread_mutex_unlock(&sleep_lock);
@@ -101,6 +111,7 @@ static void start_workers(void) {
   static int atfork_done = 0;
   if (!atfork_done) { pthread_atfork(NULL, NULL, forget_workers_in_child); atfork_done = 1; }
   int want = aotsnn_threads() - 1;
+  generation_at_start = atomic_load(&generation);   /* a worker starting late must not skip the next launch */
   while (n_workers < want) {
     if (pthread_create(&workers[n_workers], NULL, worker_main, (void *)(intptr_t)(n_workers + 1)) != 0) break;
     ++n_workers;
@@ -135,7 +146,7 @@ int32_t aotsnn_parallel_launch(FTVMParallelLambda flambda, void *cdata, int32_t 
     pthread_cond_broadcast(&wake);
     pthread_mutex_unlock(&sleep_lock);
     rc = flambda(0, &job_env, cdata);
-    while (atomic_load_explicit(&pending, memory_order_acquire) != 0) {}
+    while (atomic_load_explicit(&pending, memory_order_acquire) != 0) CPU_RELAX();
     if (atomic_load(&failed)) rc = -1;
   }
   pthread_mutex_unlock(&pool_lock);

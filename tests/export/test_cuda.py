@@ -1,0 +1,117 @@
+"""The cuda target: what can be checked without a GPU, and the GPU run where there is one.
+
+Without a GPU: the thread-bound kernels compute what the CPU kernels compute (built with serial
+loops in place of thread bindings), the artifact builds (nvcc) with a launch for every device
+kernel, and loading it is refused with the reason. With a GPU (aotsnn.runtime.cuda finds one),
+the artifact must match JAX like every target (tests/test_targets.py runs it through the
+`target` fixture as well).
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import numpy as np
+import pytest
+import tvm
+
+from aotsnn.demo import build_ei_network, demo_inputs
+from aotsnn.export.cuda_kernels import event_matmul_gpu, gather_gpu, scatter_gpu
+from aotsnn.export.event_matmul import event_matmul_kernel
+from aotsnn.export.sparse_matmul import csr_of, gather_kernel, scatter_kernel
+from aotsnn.runtime.cuda import cuda_devices
+from aotsnn.targets import get
+
+GPU, NO_GPU_REASON = cuda_devices()
+BUILDS, NO_BUILD_REASON = get("cuda").builds_here()
+
+
+def _run_both(cpu, gpu, arrays):
+    """Build both PrimFuncs for the CPU, run each on fresh copies of `arrays`; their last outputs."""
+    lib = tvm.compile(tvm.IRModule({"cpu": cpu.with_attr("global_symbol", "cpu"),
+                                    "gpu": gpu.with_attr("global_symbol", "gpu")}), target={"kind": "llvm"})
+    results = []
+    for name in ("cpu", "gpu"):
+        tensors = [tvm.runtime.tensor(a.copy()) for a in arrays]
+        lib[name](*tensors)
+        results.append(tensors[-1].numpy())
+    return results
+
+
+def _spikes(rng, shape, rate):
+    return ((rng.random(shape) < rate) * rng.uniform(0.5, 2.0, shape)).astype(np.float32)
+
+
+@pytest.mark.parametrize("m,k,n", [(1, 40, 40), (2, 37, 70), (1, 300, 513)])
+def test_gpu_event_matmul_computes_the_cpu_sums(m, k, n):
+    rng = np.random.default_rng(k)
+    x, w = _spikes(rng, (m, k), 0.2), rng.normal(size=(k, n)).astype(np.float32)
+    cpu, gpu = _run_both(event_matmul_kernel(m, k, n, "float32"), event_matmul_gpu(m, k, n, "float32", serial=True),
+                         [x, w, np.zeros((m, n), np.float32)])
+    np.testing.assert_array_equal(gpu, cpu)
+    assert np.abs(cpu).sum() > 0
+
+
+@pytest.mark.parametrize("m,k,n,p", [(1, 40, 40, 0.3), (2, 77, 130, 0.05), (1, 64, 33, 0.0)])
+def test_gpu_csr_kernels_compute_the_cpu_sums(m, k, n, p):
+    rng = np.random.default_rng(n)
+    mask = (rng.random((k, n)) < p).astype(np.float32)
+    row_start, cols = csr_of(mask)
+    nnz = len(cols)
+    cols = cols if nnz else np.zeros(1, np.int32)
+    w = rng.normal(size=(k, n)).astype(np.float32)
+    values = np.zeros(max(nnz, 1), np.float32)
+    cpu_values, gpu_values = _run_both(gather_kernel(k, n, nnz, "float32"), gather_gpu(k, n, nnz, "float32", serial=True),
+                                       [w, mask, row_start, cols, values])
+    np.testing.assert_array_equal(gpu_values, cpu_values)
+    x = _spikes(rng, (m, k), 0.3)
+    cpu, gpu = _run_both(scatter_kernel(m, k, n, nnz, "float32"), scatter_gpu(m, k, n, nnz, "float32", serial=True),
+                         [x, cpu_values, row_start, cols, np.zeros((m, n), np.float32)])
+    np.testing.assert_array_equal(gpu, cpu)
+    np.testing.assert_allclose(cpu, x @ (w * mask), rtol=1e-5, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def cuda_artifact(tmp_path_factory):
+    if not BUILDS:
+        pytest.skip(NO_BUILD_REASON)
+    from aotsnn.export import compile_network
+
+    net = build_ei_network(n_exc=40, n_inh=10, p_conn=0.3)
+    return net, compile_network(net, tmp_path_factory.mktemp("cuda") / "small.aot", target="cuda")
+
+
+def test_cuda_artifact_builds_with_every_kernel_launched(cuda_artifact):
+    _, path = cuda_artifact
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert manifest["target"]["name"] == "cuda" and manifest["target"]["device"] == "cuda"
+    assert set(manifest["files"]) >= {"model.so", "driver.cu"}
+    exported = subprocess.run(["nm", "-D", "--defined-only", str(path / "model.so")], capture_output=True,
+                              text=True, check=True).stdout
+    assert "__tvm_ffi_aotsnn_run" in exported
+    source = (path / "driver.cu").read_text()
+    kernels = set(re.findall(r"__global__ void (?:__launch_bounds__\(\d+\) )?(\w+)\(", source))
+    launched = set(re.findall(r"cudaLaunchKernel\(\(const void \*\)(\w+),", source))
+    assert kernels and kernels == launched
+    assert manifest["build"]["kernel_calls_per_step"] + manifest["build"]["hoisted_kernel_calls"] <= len(
+        re.findall(r"cudaLaunchKernel", source))
+
+
+@pytest.mark.skipif(GPU > 0, reason="this machine has a GPU")
+def test_cuda_artifact_is_refused_without_a_gpu(cuda_artifact):
+    from aotsnn.runtime import ArtifactError, load
+
+    with pytest.raises(ArtifactError, match=f"runs on an NVIDIA GPU .* has none it can use: {re.escape(NO_GPU_REASON)}"):
+        load(cuda_artifact[1])
+
+
+@pytest.mark.skipif(GPU == 0, reason=f"no GPU here: {NO_GPU_REASON}")
+def test_cuda_artifact_matches_jax(cuda_artifact):
+    from aotsnn.runtime import load
+    from aotsnn.verify import compare
+
+    net, path = cuda_artifact
+    inputs = {k: v.astype(np.float32) for k, v in demo_inputs(net, 200, seed=5).items()}
+    report = compare(load(path), net, inputs)
+    assert report.passed, report.failures()
