@@ -17,9 +17,10 @@ from tvm.s_tir.dlight.cpu.base import CPUScheduleRule
 
 LANES = (16, 8, 4, 2)
 # From this many elements on, the vector loop is also split across threads (csrc/thread_pool.c).
-# Below it one launch (~0.2 us to wake a spinning worker and wait for it) costs more than the
-# half of the loop it saves: measured in bench/ (`--threads`).
-PARALLEL_MIN_ELEMENTS = 8192
+# A launch costs ~0.2 us (wake a spinning worker, wait for it). Measured here (2 cores, a soma
+# population, us per step at 1 / 2 threads): 16k 12.6 / 11.6, 64k 64 / 45, 1M 1962 / 1400; the
+# recurrent population of 10k (kernels of 10k elements) ran 12% slower with 2 threads at 8k.
+PARALLEL_MIN_ELEMENTS = 16384
 
 
 def fused_output_loops(func: tirx.PrimFunc, *, keep_scalar_blocks: bool = False):
