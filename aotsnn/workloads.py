@@ -88,6 +88,22 @@ def poisson_inputs(net: Network, steps: int, *, rate_hz: float = 20.0, seed: int
             for name, shape in net.input_shapes.items()}
 
 
+def driven_population(n: int) -> Network:
+    """n COBA-like refractory neurons driven by one input each, no synapses: per-neuron work only,
+    to show what threads do for large element-wise kernels (the recurrent population's dense n x n
+    parameters limit it to about 10,000 neurons)."""
+    c = COBA
+    net = Network("driven", dt=c["dt"])
+    net.add(RefractoryExponentialSoma("pop", n, potential_rest=c["v_rest"], potential_reset=c["v_reset"],
+                                      potential_tau=c["tau_m"], resistance=1.0, threshold=c["v_threshold"],
+                                      rheobase_threshold=c["v_rheobase"], spike_slope=c["delta_t"],
+                                      cooldown=c["refractory"]))
+    net.add_input("drive", (n,))
+    net.connect("drive", "pop.i")
+    net.record("pop.spikes")
+    return net
+
+
 def recurrent_population(n: int, *, p_conn: float = 0.02, seed: int = 0) -> Network:
     """One recurrent excitatory population of n COBA-like neurons, for size sweeps.
 

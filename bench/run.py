@@ -7,6 +7,8 @@ Workloads (aotsnn.workloads):
   feedforward  784-512-10 dense layers (current-based exponential synapses), 20 Hz Poisson input
   sweep        one recurrent population, N = 100 ... 10,000, p = 0.02, noisy drive; aotsnn with
                every CPU (the default) and with 1 thread
+  driven       N = 16k ... 262k neurons, one input each, no synapses: the element-wise kernels that
+               are split across threads (from 32,768 elements), every CPU vs 1 thread
   demo         the 300-neuron E/I demo network, also stepped from a Python loop (session.step
                and jax.jit(net.apply)), to show what one compiled call over T steps saves
 Peers, same machine and run: jax.jit of the same network with the time loop in lax.scan (CPU),
@@ -156,6 +158,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     steps = 500 if args.quick else 2000
     sizes = (100, 1000) if args.quick else (100, 300, 1000, 3000, 10000)
+    threads_sizes, thread_steps = ((65536,), 100) if args.quick else ((16384, 65536, 262144), 300)
     copy_bw = copy_bandwidth()
     rows: list[dict] = []
 
@@ -217,6 +220,16 @@ def main() -> None:
             add(f"sweep N={n}", f"aotsnn, {every['threads']} threads", every, jax_row)
             add(f"sweep N={n}", "aotsnn, 1 thread", one, jax_row)
             add(f"sweep N={n}", "jax.jit(lax.scan)", jax_row, jax_row)
+
+        print("threads ...", flush=True)
+        for n in threads_sizes:
+            net = workloads.driven_population(n)
+            state, inputs = net.init_state(), workloads.noisy_drive(net, thread_steps, mean=25.0, std=10.0)
+            jax_row = run_jax(net, state, inputs)
+            every, one = run_aotsnn(net, state, inputs, tmp, f"driven{n}", threads=(None, 1))
+            add(f"driven N={n}", f"aotsnn, {every['threads']} threads", every, jax_row)
+            add(f"driven N={n}", "aotsnn, 1 thread", one, jax_row)
+            add(f"driven N={n}", "jax.jit(lax.scan)", jax_row, jax_row)
 
     print(f"\n{platform.machine()}, {os.cpu_count()} cores, copy bandwidth {copy_bw / 1e9:.1f} GB/s, {steps} steps "
           f"of 0.1 ms")

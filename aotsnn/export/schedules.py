@@ -17,10 +17,11 @@ from tvm.s_tir.dlight.cpu.base import CPUScheduleRule
 
 LANES = (16, 8, 4, 2)
 # From this many elements on, the vector loop is also split across threads (csrc/thread_pool.c).
-# A launch costs ~0.2 us (wake a spinning worker, wait for it). Measured here (2 cores, a soma
-# population, us per step at 1 / 2 threads): 16k 12.6 / 11.6, 64k 64 / 45, 1M 1962 / 1400; the
-# recurrent population of 10k (kernels of 10k elements) ran 12% slower with 2 threads at 8k.
-PARALLEL_MIN_ELEMENTS = 16384
+# Below it the arrays of a step fit in one core's L2 cache, and splitting them costs more (cache
+# lines moving between cores, ~0.2 us per launch) than it saves. Measured here (2 cores, Zen 5,
+# `workloads.driven_population`, driver steps/s at 1 / 2 threads): 16,384 neurons 58k / 27k,
+# 32,768 28.6k / 32.8k, 65,536 12.3k / 15.6k.
+PARALLEL_MIN_ELEMENTS = 32768
 
 
 def fused_output_loops(func: tirx.PrimFunc, *, keep_scalar_blocks: bool = False):

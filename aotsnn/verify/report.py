@@ -28,6 +28,7 @@ from aotsnn.runtime import Session
 from aotsnn.runtime.format import numpy_dtype
 from aotsnn.verify.onnx_check import OnnxRuntimeError, onnxruntime_steps
 
+TIMED_RUNS = 3        # run() calls timed for steps/s; the best counts (the first pays cold caches)
 
 
 @dataclass
@@ -170,12 +171,14 @@ def _compare(session, net, inputs, rtol, atol, state) -> EquivalenceReport:
     state0 = session.init_state() if state is None else state
     report = EquivalenceReport(net.name, target.name, precision, steps, rtol, atol)
 
-    # The artifact, step by step (its state at every step), and as one timed call.
+    # The artifact, step by step (its state at every step), and as one call, timed (best of 3).
     states, outputs = artifact_trajectory(session, state0, stored_inputs, steps)
-    start = time.perf_counter()
-    final, run_out = session.run(state0, stored_inputs)
-    seconds = getattr(session, "last_run_seconds", None) or (time.perf_counter() - start)
-    report.artifact_steps_per_second = steps / max(seconds, 1e-12)
+    timings = []
+    for _ in range(TIMED_RUNS):
+        start = time.perf_counter()
+        final, run_out = session.run(state0, stored_inputs)
+        timings.append(getattr(session, "last_run_seconds", None) or (time.perf_counter() - start))
+    report.artifact_steps_per_second = steps / max(min(timings), 1e-12)
     report.free_run_digest = run_digest(final, run_out)
 
     # 1. One step in float64 from each of the artifact's states.
