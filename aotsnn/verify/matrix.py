@@ -122,7 +122,7 @@ def render_matrix(matrix: TargetMatrix, console=None) -> None:
                         f"error vs JAX float64, free run vs jax.jit(lax.scan)")
     table.caption = ("artifact size: model.so (library targets), code + constant data of the model library "
                      "(C bundles); static RAM: state + workspace + the library's data and bss (C bundles); "
-                     "steps/s: one run() call, emulated speed under qemu")
+                     "steps/s: best of 3 run() calls, emulated speed under qemu")
     table.add_column("leaf", no_wrap=True)
     for r in matrix.results:
         table.add_column(r.target, justify="right")
