@@ -91,3 +91,13 @@ def test_threads_do_not_change_a_bit(tmp_path):
                 np.testing.assert_array_equal(runs[threads][part][name], value, err_msg=f"{threads} threads: {name}")
     with pytest.raises(ValueError, match="`threads` must be an integer >= 1"):
         session.threads = 0
+
+
+def test_large_finite_inputs_are_not_mistaken_for_inf(session, small_inputs):
+    """The finiteness check sums first (one pass); a sum that overflows must not refuse finite values."""
+    huge = {k: np.full_like(v, 3e38) for k, v in small_inputs.items()}
+    session.run(session.init_state(), huge)          # finite, although their sum is not
+    nan = {**huge, "drive_exc": np.where(np.arange(huge["drive_exc"].size).reshape(huge["drive_exc"].shape) == 7,
+                                         np.float32(np.nan), huge["drive_exc"])}
+    with pytest.raises(ValueError, match="'drive_exc' contains NaN or Inf"):
+        session.run(session.init_state(), nan)

@@ -22,7 +22,8 @@ only in where the leaves come from and how errors are reported.
    on the plain structs of `<model>.h` (aotsnn.export.capi); the leaves are struct members, so
    their shapes and dtypes are fixed by the types and need no checks.
 
-Per step: copy step t of every input into an aligned slot, call the kernels in plan order,
+Per step: point at step t of every input (copied into an aligned slot first when it is not
+64-byte aligned: the kernels assume aligned buffers), call the kernels in plan order,
 copy the outputs into outputs[t], then write the new state (through a staging slot when a
 new-state leaf is another leaf's old value). Kernels that read only parameters run before the
 loop: on every call of the C API, and on the host when the caller says parameters changed.
@@ -165,8 +166,11 @@ class TimeLoop:
                 L += self._call(n, call, "    ")
         L.append("  }")
         L.append("  for (int64_t t = 0; t < T; ++t) {")
-        for i, leaf in enumerate(layout.inputs):
-            L.append(f"    memcpy(in_step[{i}].data, {access.input_step(i)}, {_nbytes(leaf.shape, leaf.dtype)});")
+        for i, leaf in enumerate(layout.inputs):     # read in place when aligned, else from an aligned copy
+            L += [f"    {{ const char *step_in = {access.input_step(i)};",
+                  f"      if (((uintptr_t)step_in & {ALIGN - 1}) == 0) in_step[{i}].data = (void *)step_in;",
+                  f"      else {{ in_step[{i}].data = wsp + {self.input_slots[i]}; "
+                  f"memcpy(in_step[{i}].data, step_in, {_nbytes(leaf.shape, leaf.dtype)}); }} }}"]
         for n, call in enumerate(plan.calls):
             if not call.invariant:
                 L += self._call(n, call, "    ")
@@ -201,7 +205,9 @@ static void *raise_error(const char *kind, const char *message) {
 }
 
 /* The DLTensor of argument `a`, checked against a dtype, an optional time axis of
-   length T (T >= 0) and the per-step shape; NULL (with the error raised) otherwise. */
+   length T (T >= 0) and the per-step shape; NULL (with the error raised) otherwise. Leaves
+   the kernels read in place (not timed: parameters, state, workspace) must be 64-byte aligned;
+   inputs and outputs are copied step by step and may have any alignment. */
 static DLTensor *checked(const TVMFFIAny *a, const char *name, uint8_t code, uint8_t bits,
                          int64_t T, const int64_t *shape, int ndim) {
   char msg[256];
@@ -219,7 +225,7 @@ static DLTensor *checked(const TVMFFIAny *a, const char *name, uint8_t code, uin
   if (t->strides != NULL) { int64_t expect = 1; for (int d = t->ndim - 1; d >= 0; --d) {
       if (t->shape[d] != 1 && t->strides[d] != expect) { snprintf(msg, sizeof msg, "'%%s' is not contiguous", name); return (DLTensor *)raise_error("ValueError", msg); }
       expect *= t->shape[d]; } }
-  if (((uintptr_t)((char *)t->data + t->byte_offset)) %% ALIGN != 0) {
+  if (!lead && ((uintptr_t)((char *)t->data + t->byte_offset)) %% ALIGN != 0) {
     snprintf(msg, sizeof msg, "'%%s' is not 64-byte aligned", name); return (DLTensor *)raise_error("ValueError", msg); }
   if (t->device.device_type != kDLCPU) {
     snprintf(msg, sizeof msg, "'%%s' is not in host memory", name); return (DLTensor *)raise_error("ValueError", msg); }
