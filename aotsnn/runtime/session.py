@@ -216,13 +216,13 @@ class Session:
                 raise (error or ValueError)(f"{what}: '{name}' must have shape {full}, got {value.shape}.")
 
     def _check_finite(self, tree: Mapping[str, np.ndarray], what: str) -> None:
-        for name, value in tree.items():
-            values = bfloat16_values(value) if self.precision == "bfloat16" else value
-            # a finite sum (one fast pass, no temporary array) proves every value finite; a sum
-            # that overflowed is checked value by value
-            with np.errstate(over="ignore", invalid="ignore"):
-                total = values.sum()
-            if not np.isfinite(total) and not np.all(np.isfinite(values)):
+        """NaN/Inf anywhere in `tree` is refused. A finite sum (one fast pass, no temporary array)
+        proves every value finite; only a sum that overflowed is checked value by value."""
+        values = {name: bfloat16_values(v) if self.precision == "bfloat16" else v for name, v in tree.items()}
+        with np.errstate(over="ignore", invalid="ignore"):
+            totals = {name: v.sum() for name, v in values.items()}
+        for name, v in values.items():
+            if not np.isfinite(totals[name]) and not np.all(np.isfinite(v)):
                 raise ValueError(f"{what}: '{name}' contains NaN or Inf (pass check_finite=False to allow).")
 
     def save_state(self, state: Mapping[str, np.ndarray], path: str | Path) -> None:
