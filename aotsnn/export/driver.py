@@ -24,8 +24,9 @@ only in where the leaves come from and how errors are reported.
 
 Per step: point at step t of every input (copied into an aligned slot first when it is not
 64-byte aligned: the kernels assume aligned buffers), call the kernels in plan order,
-copy the outputs into outputs[t], then write the new state (through a staging slot when a
-new-state leaf is another leaf's old value). Kernels that read only parameters run before the
+copy the outputs into outputs[t], then write the new state: a leaf that a kernel computes into
+a temp of its own trades buffers with that temp (no copy; plan.swapped), the others are copied
+(through a staging slot when a new-state leaf is another leaf's old value). Kernels that read only parameters run before the
 loop: on every call of the C API, and on the host when the caller says parameters changed.
 """
 from __future__ import annotations
@@ -143,12 +144,22 @@ class TimeLoop:
         stay in the workspace for later calls otherwise). A failing kernel's status is returned.
         """
         plan, layout = self.plan, self.layout
-        tensor = lambda ref: {"input": f"&in_step[{ref.index}]", "temp": f"&tmp[{ref.index}]",
-                              "const": f"&cst[{ref.index}]"}.get(ref.kind) or access.tensor(ref)
+        live = {i: k for k, i in enumerate(plan.swapped)}      # swapped state leaf -> its slot in live[]
+
+        def tensor(ref: Ref) -> str:
+            if ref.kind == "state" and ref.index in live:
+                return f"&live[{live[ref.index]}]"
+            return {"input": f"&in_step[{ref.index}]", "temp": f"&tmp[{ref.index}]",
+                    "const": f"&cst[{ref.index}]"}.get(ref.kind) or access.tensor(ref)
+
         data = lambda ref: f"DATA({tensor(ref)})"
+        state_data = lambda i: f"(char *)live[{live[i]}].data" if i in live else access.state_data(i)
         L = [f"  DLTensor tmp[{max(len(plan.temps), 1)}], cst[{max(len(plan.consts), 1)}], "
-             f"in_step[{max(len(layout.inputs), 1)}];",
+             f"in_step[{max(len(layout.inputs), 1)}], live[{max(len(live), 1)}];",
              f"  char *wsp = {workspace};"]
+        for i, k in live.items():      # the state leaves whose buffer trades places with a temp each step
+            L.append(f"  live[{k}] = *{access.tensor(Ref('state', i))}; live[{k}].data = {access.state_data(i)}; "
+                     f"live[{k}].byte_offset = 0;")
         for i, temp in enumerate(plan.temps):
             L.append(_tensor_init(f"tmp[{i}]", f"wsp + {temp.offset}", f"temp_shape_{i}", len(temp.shape), temp.dtype))
         for i, value in enumerate(plan.consts):
@@ -179,14 +190,21 @@ class TimeLoop:
             L.append(f"    memcpy({access.output_step(o)}, {data(results[S + o])}, {_nbytes(leaf.shape, leaf.dtype)});")
         for i, ref in self.staged.items():
             nb = _nbytes(layout.state[i].shape, layout.state[i].dtype)
-            L.append(f"    memcpy(wsp + {self.stage_slots[i]}, {access.state_data(ref.index)}, {nb});")
+            L.append(f"    memcpy(wsp + {self.stage_slots[i]}, {state_data(ref.index)}, {nb});")
         for i, leaf in enumerate(layout.state):
             ref = results[i]
-            if ref.kind == "state" and ref.index == i:
+            if (ref.kind == "state" and ref.index == i) or i in live:
                 continue
             src = f"wsp + {self.stage_slots[i]}" if i in self.staged else data(ref)
-            L.append(f"    memcpy({access.state_data(i)}, {src}, {_nbytes(leaf.shape, leaf.dtype)});")
+            L.append(f"    memcpy({state_data(i)}, {src}, {_nbytes(leaf.shape, leaf.dtype)});")
+        for i, k in live.items():      # the new value becomes the state; the old buffer, next step's scratch
+            j = plan.swapped[i]
+            L.append(f"    {{ void *old = live[{k}].data; live[{k}].data = tmp[{j}].data; tmp[{j}].data = old; }}")
         L.append("  }")
+        for i, k in live.items():      # after an odd number of steps the state is in the workspace
+            nb = _nbytes(layout.state[i].shape, layout.state[i].dtype)
+            L.append(f"  if (live[{k}].data != (void *)({access.state_data(i)})) "
+                     f"memcpy({access.state_data(i)}, live[{k}].data, {nb});")
         return L
 
     def _call(self, n: int, call: KernelCall, indent: str) -> list[str]:

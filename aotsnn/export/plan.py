@@ -56,6 +56,10 @@ class Plan:
     temps: list[Temp] = field(default_factory=list)
     consts: list[np.ndarray] = field(default_factory=list)
     results: list[Ref] = field(default_factory=list)     # new state leaves, then outputs
+    # state leaf -> the temp a kernel writes its new value into, when no other state leaf takes
+    # that temp and it is not hoisted: the driver swaps the two buffers after each step instead of
+    # copying (the temp's workspace bytes are reserved for the whole step)
+    swapped: dict[int, int] = field(default_factory=dict)
 
     @property
     def workspace_bytes(self) -> int:
@@ -136,6 +140,9 @@ def extract_plan(mod: tvm.IRModule, layout: Layout) -> Plan:
     plan.results = tuples[body] if body in tuples else [ref_of(f) for f in body.fields]
     if len(plan.results) != len(layout.results):
         raise ExportError(f"the step returns {len(plan.results)} tensors, the layout expects {len(layout.results)}")
+    new_state = plan.results[:n_state]
+    plan.swapped = {i: ref.index for i, ref in enumerate(new_state)
+                    if ref.kind == "temp" and ref not in invariant_temps and new_state.count(ref) == 1}
     plan.temps = _assign_offsets(plan, temp_specs)
     return plan
 
@@ -143,7 +150,8 @@ def extract_plan(mod: tvm.IRModule, layout: Layout) -> Plan:
 def _assign_offsets(plan: Plan, specs: list[tuple[tuple[int, ...], str]]) -> list[Temp]:
     """First-fit workspace offsets: a temp's bytes are reused once its last reader has run.
 
-    Temps that are results (new state, outputs) live to the end of the step.
+    Temps that are results (new state, outputs) live to the end of the step; swapped ones (they
+    hold a state leaf from one step to the next) for the whole step.
     """
     first: dict[int, int] = {}
     last: dict[int, int] = {}
@@ -156,6 +164,8 @@ def _assign_offsets(plan: Plan, specs: list[tuple[tuple[int, ...], str]]) -> lis
     for ref in plan.results:
         if ref.kind == "temp":
             last[ref.index] = end
+    for index in plan.swapped.values():
+        first[index], last[index] = 0, end
     for call in plan.calls:          # hoisted results are read by every step of the loop
         if call.invariant:
             for ref in call.args[len(call.args) - call.n_outputs:]:
