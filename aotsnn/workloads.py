@@ -23,6 +23,15 @@ COBA = dict(tau_m=20.0, v_rest=-60.0, v_reset=-60.0, v_threshold=-50.0, v_rheoba
             p_conn=0.02, dt=0.1)
 
 
+def coba_soma(name: str, n: int) -> RefractoryExponentialSoma:
+    """n neurons with the COBA benchmark's membrane, threshold and refractory period."""
+    c = COBA
+    return RefractoryExponentialSoma(name, n, potential_rest=c["v_rest"], potential_reset=c["v_reset"],
+                                     potential_tau=c["tau_m"], resistance=1.0, threshold=c["v_threshold"],
+                                     rheobase_threshold=c["v_rheobase"], spike_slope=c["delta_t"],
+                                     cooldown=c["refractory"])
+
+
 def coba_network(n: int = 4000, *, seed: int = 0) -> Network:
     c = COBA
     sizes = {"exc": n * 4 // 5, "inh": n - n * 4 // 5}
@@ -33,10 +42,7 @@ def coba_network(n: int = 4000, *, seed: int = 0) -> Network:
                                    tau_decay=c["tau_e"] if exc else c["tau_i"], g_syn_bar=c["w_e"] if exc else c["w_i"],
                                    syn_rest=c["e_e"] if exc else c["e_i"], p_conn=c["p_conn"], seed=seed + i))
     for pop, size in sizes.items():
-        net.add(RefractoryExponentialSoma(pop, size, potential_rest=c["v_rest"], potential_reset=c["v_reset"],
-                                          potential_tau=c["tau_m"], resistance=1.0, threshold=c["v_threshold"],
-                                          rheobase_threshold=c["v_rheobase"], spike_slope=c["delta_t"],
-                                          cooldown=c["refractory"]))
+        net.add(coba_soma(pop, size))
         net.add_input(f"drive_{pop}", (size,))
         net.connect(f"drive_{pop}", f"{pop}.i")
     for pre, post in (("exc", "exc"), ("exc", "inh"), ("inh", "exc"), ("inh", "inh")):
@@ -92,12 +98,8 @@ def driven_population(n: int) -> Network:
     """n COBA-like refractory neurons driven by one input each, no synapses: per-neuron work only,
     to show what threads do for large element-wise kernels (the recurrent population's dense n x n
     parameters limit it to about 10,000 neurons)."""
-    c = COBA
-    net = Network("driven", dt=c["dt"])
-    net.add(RefractoryExponentialSoma("pop", n, potential_rest=c["v_rest"], potential_reset=c["v_reset"],
-                                      potential_tau=c["tau_m"], resistance=1.0, threshold=c["v_threshold"],
-                                      rheobase_threshold=c["v_rheobase"], spike_slope=c["delta_t"],
-                                      cooldown=c["refractory"]))
+    net = Network("driven", dt=COBA["dt"])
+    net.add(coba_soma("pop", n))
     net.add_input("drive", (n,))
     net.connect("drive", "pop.i")
     net.record("pop.spikes")
@@ -115,10 +117,7 @@ def recurrent_population(n: int, *, p_conn: float = 0.02, seed: int = 0) -> Netw
     net.add(ExponentialSynapse("rec", (n, n), weight_init=constant(1.0), tau_decay=c["tau_e"],
                                g_syn_bar=0.6 / max(p_conn * n, 1.0), syn_rest=c["e_e"],
                                p_conn=p_conn, seed=seed))
-    net.add(RefractoryExponentialSoma("pop", n, potential_rest=c["v_rest"], potential_reset=c["v_reset"],
-                                      potential_tau=c["tau_m"], resistance=1.0, threshold=c["v_threshold"],
-                                      rheobase_threshold=c["v_rheobase"], spike_slope=c["delta_t"],
-                                      cooldown=c["refractory"]))
+    net.add(coba_soma("pop", n))
     net.add_input("drive", (n,))
     net.connect("drive", "pop.i")
     net.project("pop", "rec", "pop")

@@ -5,8 +5,8 @@
 Workloads (aotsnn.workloads):
   coba         COBA, 4000 neurons, 80/20 E/I, p = 0.02, conductance synapses, dt = 0.1 ms
   feedforward  784-512-10 dense layers (current-based exponential synapses), 20 Hz Poisson input
-  sweep        one recurrent population, N = 100 ... 10,000, p = 0.02, noisy drive; aotsnn with
-               every CPU (the default) and with 1 thread
+  sweep        one recurrent population, N = 100 ... 10,000, p = 0.02, noisy drive (no kernel is
+               large enough to be split across threads)
   driven       N = 16k ... 262k neurons, one input each, no synapses: the element-wise kernels that
                are split across threads (from 32,768 elements), every CPU vs 1 thread
   demo         the 300-neuron E/I demo network, also stepped from a Python loop (session.step
@@ -216,9 +216,7 @@ def main() -> None:
             # the dense JAX step reads n^2 weights per step: fewer steps at large n keep the run short
             jax_steps = steps if n <= 3000 else min(steps, 200)
             jax_row = run_jax(net, state, {k: v[:jax_steps] for k, v in inputs.items()})
-            every, one = run_aotsnn(net, state, inputs, tmp, f"sweep{n}", threads=(None, 1))
-            add(f"sweep N={n}", f"aotsnn, {every['threads']} threads", every, jax_row)
-            add(f"sweep N={n}", "aotsnn, 1 thread", one, jax_row)
+            add(f"sweep N={n}", "aotsnn", run_aotsnn(net, state, inputs, tmp, f"sweep{n}")[0], jax_row)
             add(f"sweep N={n}", "jax.jit(lax.scan)", jax_row, jax_row)
 
         print("threads ...", flush=True)
