@@ -37,6 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aotsnn.export import compile_network  # noqa: E402
+from aotsnn.export.sparse_matmul import MAX_SPARSE_DENSITY  # noqa: E402
 from aotsnn.runtime import load  # noqa: E402
 from aotsnn import workloads  # noqa: E402
 
@@ -80,6 +81,7 @@ def run_aotsnn(net, state, inputs, workdir: Path, label: str, sparse_threshold: 
     state = {k: v.astype(np.float32) for k, v in state.items()}
     inputs = {k: v.astype(np.float32) for k, v in inputs.items()}
     steps = next(iter(inputs.values())).shape[0]
+    threshold = MAX_SPARSE_DENSITY if sparse_threshold is None else sparse_threshold
     results = []
     for count in threads:
         session = load(path, threads=count)
@@ -88,8 +90,6 @@ def run_aotsnn(net, state, inputs, workdir: Path, label: str, sparse_threshold: 
         spikes = {name: float(out[name].sum()) / steps for name in out}
         spikes.update({w.source: spikes.get(w.source, 0.0) for w in net.wires})
         spikes.update({k: float(v.sum()) / steps for k, v in inputs.items() if set(np.unique(v)) <= {0.0, 1.0}})
-        from aotsnn.export.sparse_matmul import MAX_SPARSE_DENSITY
-        threshold = MAX_SPARSE_DENSITY if sparse_threshold is None else sparse_threshold
         moved = bytes_per_step(net, spikes, threshold, sum(v.nbytes for v in state.values()))
         results.append({"wall_s": wall, "compile_s": compile_s, "steps": steps, "bandwidth": moved * steps / wall,
                         "spikes": float(sum(out[k].sum() for k in out)), "outputs": out, "threads": session.threads})

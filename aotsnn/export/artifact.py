@@ -72,12 +72,13 @@ def _stage(progress, name: str, timings: dict):
         progress.update(task, total=1, completed=1)
 
 
-def build_library(stablehlo_text: str, layout: Layout, target: Target, workdir: Path,
+def build_library(stablehlo_text: str, layout: Layout, target: Target, tvm_target: dict, workdir: Path,
                   progress=None, timings: dict | None = None,
                   topology: dict[str, np.ndarray] | None = None,
                   sparse_threshold: float = MAX_SPARSE_DENSITY, compile_path: str = "stablehlo",
                   onnx_model: bytes | None = None) -> tuple[Path, dict]:
-    """Compile StableHLO text to `workdir/model.so`; returns (path, build facts).
+    """Compile StableHLO text to `workdir/model.so` for `target` (its TVM target specialised to
+    this machine: `tvm_target`); returns (path, build facts).
 
     `topology` (parameter name -> value) lets the importer specialise kernels to connection masks.
     `compile_path="onnx"` imports `onnx_model` (the same step) with TVM's ONNX frontend instead.
@@ -91,7 +92,6 @@ def build_library(stablehlo_text: str, layout: Layout, target: Target, workdir: 
     else:
         with _stage(progress, "import StableHLO -> Relax", timings):
             relax_mod = import_stablehlo(stablehlo_text, masks, sparse_threshold)
-    tvm_target = specialise(target)[0]
     if target.device == "cuda":
         with _stage(progress, "build CUDA kernels and driver (TVM, nvcc)", timings):
             plan, funcs = plan_kernels(relax_mod, layout)
@@ -153,8 +153,9 @@ def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host
     topology, hashes = topology_hashes(net, precision)
     tvm_target, cpu = specialise(target_spec)
     key = hashlib.sha256(json.dumps([canonical_text(lowered.stablehlo_text), target_spec.name, tvm_target,
-                                     list(target_spec.cflags), target_spec.extra, precision, aotsnn.__version__, compiler_fingerprint(),
-                                     hashes, sparse_threshold, compile_path, tvm.__version__]).encode()).hexdigest()
+                                     list(target_spec.cflags), target_spec.extra, precision, aotsnn.__version__,
+                                     compiler_fingerprint(), hashes, sparse_threshold, compile_path,
+                                     tvm.__version__]).encode()).hexdigest()
     with staging_for(out) as staging:
         cached = cache_dir() / key
         if use_cache and (cached / "model.so").exists() and (cached / "build.json").exists():
@@ -162,8 +163,8 @@ def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host
             for name in ("model.so", facts["driver_file"]):
                 shutil.copy(cached / name, staging / name)
         else:
-            _, facts = build_library(lowered.stablehlo_text, lowered.layout, target_spec, staging, progress, timings,
-                                     topology, sparse_threshold, compile_path, onnx_model)
+            _, facts = build_library(lowered.stablehlo_text, lowered.layout, target_spec, tvm_target, staging,
+                                     progress, timings, topology, sparse_threshold, compile_path, onnx_model)
             facts["cache_hit"] = False
             if use_cache:
                 cached.mkdir(parents=True, exist_ok=True)
@@ -174,7 +175,7 @@ def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host
         facts["compile_seconds"] = round(time.perf_counter() - start, 3)
         facts["stage_seconds"] = {k: round(v, 3) for k, v in timings.items()}
         return publish(staging, out, net=net, lowered=lowered, precision=precision, compile_path=compile_path,
-                       target={"name": target_spec.name, "machine": target_spec.machine, "device": target_spec.device,
-                               "tvm_target": tvm_target, **cpu},
+                       target={"name": target_spec.name, "machine": target_spec.machine,
+                               "device": target_spec.device, "tvm_target": tvm_target, **cpu},
                        source=source, topology=hashes, facts=facts, files=[*HASHED_FILES, facts["driver_file"]],
                        extra={"cache_key": key})

@@ -29,12 +29,12 @@ from tvm.s_tir import dlight
 from tvm.tirx.build import split_host_device_mods
 
 from aotsnn.export.cuda_kernels import ElementwiseGPU, gpu_version
-from aotsnn.export.driver import GROUPS, TimeLoop, _nbytes, checked_leaves_source, entry_arguments
+from aotsnn.export.driver import (GROUPS, TABLE_PREFIX, TimeLoop, _c_array, _nbytes, checked_leaves_source,
+                                  entry_arguments)
 from aotsnn.export.errors import ExportError
 from aotsnn.export.lower import Layout
 from aotsnn.export.plan import ALIGN, KernelCall, Plan, Ref
 
-TABLE_PREFIX = {"params": "param", "state": "state", "inputs": "input", "outputs": "output"}
 # nvcc prints one warning per float32 constant that TVM writes as a double hex literal with `f`.
 NVCC_FLAGS = ("-O3", "-std=c++17", "-shared", "-Xcompiler", "-fPIC,-fvisibility=hidden", "-cudart", "static",
               "-diag-suppress", "1046")
@@ -138,14 +138,9 @@ class CudaDriver:
                "#include <tvm/ffi/c_api.h>", "", "/* -- device kernels (TVM) -- */", kernels_cuda, "",
                "/* -- host driver -- */", f"#define WORKSPACE_BYTES {loop.workspace_bytes}LL", f"#define ALIGN {ALIGN}",
                "#define DATA(t) ((char *)(t)->data + (t)->byte_offset)"]
-        for i, value in enumerate(plan.consts):
-            raw = value.tobytes()
-            src.append(f"static const unsigned char const_bytes_{i}[{max(len(raw), 1)}] = "
-                       f"{{{', '.join(str(b) for b in raw) or '0'}}};")
-        for group in GROUPS:
-            for i, leaf in enumerate(getattr(layout, group)):
-                src.append(f"static const int64_t {TABLE_PREFIX[group]}_shape_{i}[] = "
-                           f"{{{', '.join(str(d) for d in leaf.shape) or '0'}}};")
+        src += [_c_array(f"const_bytes_{i}", value.tobytes(), "unsigned char") for i, value in enumerate(plan.consts)]
+        src += [_c_array(f"{TABLE_PREFIX[group]}_shape_{i}", leaf.shape)
+                for group in GROUPS for i, leaf in enumerate(getattr(layout, group))]
         src += [checked_leaves_source(layout),
                 "static int cuda_fail(cudaError_t e, const char *what) {",
                 "  char msg[512];",

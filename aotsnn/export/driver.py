@@ -26,8 +26,9 @@ Per step: point at step t of every input (copied into an aligned slot first when
 64-byte aligned: the kernels assume aligned buffers), call the kernels in plan order,
 copy the outputs into outputs[t], then write the new state: a leaf that a kernel computes into
 a temp of its own trades buffers with that temp (no copy; plan.swapped), the others are copied
-(through a staging slot when a new-state leaf is another leaf's old value). Kernels that read only parameters run before the
-loop: on every call of the C API, and on the host when the caller says parameters changed.
+(through a staging slot when a new-state leaf is another leaf's old value). Kernels that read
+only parameters run before the loop: on every call of the C API, and on the host when the
+caller says parameters changed.
 """
 from __future__ import annotations
 

@@ -3,10 +3,11 @@
     out[i, :] = sum_k x[i, k] * W[k, :]        over the k with x[i, k] != 0 only
 
 Written as an axpy over rows of W (j innermost: contiguous, vectorised by LLVM), it reads only
-the rows of W whose presynaptic input is non-zero (found chunk by chunk, EVENT_CHUNK); for spike vectors at a few percent activity
-that is a few percent of the weight traffic of a dense product. The k order of accumulation is
-the same as a dense row-by-row product, and skipped terms are exact zeros (for finite W), so the
-result equals the dense kernel's. Dense x costs one well-predicted branch per row.
+the rows of W whose presynaptic input is non-zero (found chunk by chunk, EVENT_CHUNK); for
+spike vectors at a few percent activity that is a few percent of the weight traffic of a dense
+product. The k order of accumulation is the same as a dense row-by-row product, and skipped
+terms are exact zeros (for finite W), so the result equals the dense kernel's. Dense x costs one
+vector compare per EVENT_CHUNK rows and one well-predicted branch per row.
 """
 from __future__ import annotations
 
