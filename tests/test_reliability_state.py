@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from fractions import Fraction
 
 import jax
 import jax.numpy as jnp
@@ -271,3 +272,46 @@ def test_the_numpy_bfloat16_codec_rounds_like_ml_dtypes():
     every = np.arange(1 << 16, dtype=np.uint16)
     np.testing.assert_array_equal(bfloat16_values(every).view(np.uint32),
                                   every.view(ml_dtypes.bfloat16).astype(np.float32).view(np.uint32))
+
+
+def exact_bfloat16_bits(value: float) -> int:
+    """The bfloat16 nearest to a float64 `value` (ties to even), by exact rational arithmetic."""
+    if value != value:
+        return 0x7FC0 | (0x8000 if np.signbit(value) else 0)
+    if abs(value) == np.inf:
+        return 0x7F80 | (0x8000 if value < 0 else 0)
+    magnitude = Fraction(abs(value))
+    exponent = max(magnitude.numerator.bit_length() - magnitude.denominator.bit_length(), -126) if magnitude else -126
+    if magnitude and Fraction(2) ** exponent > magnitude:
+        exponent = max(exponent - 1, -126)
+    ulp = Fraction(2) ** (exponent - 7)                         # 8 significant bits
+    nearest = round(magnitude / ulp) * ulp                       # round() of a Fraction: half to even
+    single = np.float32(np.inf) if nearest >= 2 ** 128 else np.float32(float(nearest))
+    bits = int(single.view(np.uint32)) >> 16
+    return bits | (0x8000 if np.signbit(value) else 0)
+
+
+def test_the_bfloat16_codec_rounds_float64_once():
+    """float64 values at, just above and just below bfloat16 ties (where rounding through float32
+    first would round twice), subnormals, and the overflow edge, against exact arithmetic."""
+    from aotsnn.runtime import bfloat16_bits
+
+    rng = np.random.default_rng(1)
+    kept = rng.integers(0, 1 << 16, 3000).astype(np.uint32) << 16          # bfloat16 values
+    kept = kept[((kept >> 23) & 0xFF) != 0xFF]                               # finite ones
+    base = kept.view(np.float32).astype(np.float64)
+    base = base[base != 0]
+    half_ulp = np.abs(base) * 2.0 ** -8
+    nudges = np.abs(base) * 2.0 ** -30
+    values = np.concatenate([base + half_ulp, base + half_ulp + nudges, base + half_ulp - nudges,
+                             base - half_ulp + nudges, [1e-40, 3e-41, 2.0 ** -133, 2.0 ** -134 * 3,
+                                                        3.3961e38, 3.3962e38, 3.39e38, -3.3962e38, 1e300]])
+    values = values[np.isfinite(values)]
+    expected = np.array([exact_bfloat16_bits(v) for v in values], dtype=np.uint16)
+    got = bfloat16_bits(values)
+    bad = np.flatnonzero(got != expected)
+    assert bad.size == 0, f"{bad.size} wrong, first {values[bad[0]]!r}: {got[bad[0]]:#06x} != {expected[bad[0]]:#06x}"
+    for narrow in (np.float32, np.float16):                          # exact in float32: one rounding
+        with np.errstate(over="ignore"):
+            narrowed = values.astype(narrow)
+        assert np.array_equal(bfloat16_bits(narrowed), [exact_bfloat16_bits(float(v)) for v in narrowed])

@@ -65,16 +65,36 @@ def numpy_dtype(dtype: str) -> np.dtype:
 
 
 def bfloat16_bits(values: object) -> np.ndarray:
-    """bfloat16 bit patterns (uint16) of `values`: through float32, round to nearest even.
+    """bfloat16 bit patterns (uint16) of `values`, rounded once to nearest even from their precision.
 
-    The same rounding as `ml_dtypes` (float64 -> float32 -> bfloat16); NaN stays a quiet NaN.
+    float16 and float32 values are exact in float32 and round from there. Wider values (float64,
+    integers, Python numbers) first go to float32 rounded to odd, then to bfloat16 to nearest even:
+    float32 keeps 16 more bits than bfloat16, so this equals one correct rounding of the float64
+    value (going through float32 to nearest even would round twice and can miss a value just above
+    a bfloat16 tie, e.g. 1 + 2**-8 + 2**-30). The same bits as `ml_dtypes`; beyond bfloat16's range
+    is Inf; NaN stays a quiet NaN of the same sign.
     """
-    with np.errstate(over="ignore"):            # beyond float32's range is Inf, as in ml_dtypes
-        single = np.asarray(values, dtype=np.float32)
+    array = np.asarray(values)
+    single = array.astype(np.float32) if array.dtype in (np.float16, np.float32) else \
+        _float32_rounded_to_odd(array.astype(np.float64))
     bits = single.view(np.uint32).astype(np.uint64)
     rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
     quiet_nan = (bits >> 16) | 0x0040
     return np.where(np.isnan(single), quiet_nan, rounded).astype(np.uint16)
+
+
+def _float32_rounded_to_odd(wide: np.ndarray) -> np.ndarray:
+    """float64 -> float32 rounded to odd: truncate toward zero, then set the last bit if inexact.
+
+    Beyond float32's range this gives the largest float32 with its last bit set (odd), which
+    bfloat16's nearest-even rounding then takes to Inf, as a direct rounding would.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        nearest = wide.astype(np.float32)
+        inexact = np.isfinite(wide) & (nearest.astype(np.float64) != wide)
+        too_far = inexact & (np.abs(nearest.astype(np.float64)) > np.abs(wide))
+    truncated = np.where(too_far, np.nextafter(nearest, np.float32(0)), nearest)
+    return (truncated.view(np.uint32) | inexact.astype(np.uint32)).view(np.float32)
 
 
 def bfloat16_values(bits: np.ndarray) -> np.ndarray:
