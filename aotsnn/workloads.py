@@ -14,7 +14,7 @@ import numpy as np
 
 from aotsnn.components.initializers import constant, gaussian
 from aotsnn.components.somas.exponential import ExponentialSoma
-from aotsnn.components.somas.refractory import RefractoryExponentialSoma
+from aotsnn.components.somas import RefractoryExponentialSoma
 from aotsnn.components.synapses.conductance import ExponentialSynapse
 from aotsnn.network import Network
 

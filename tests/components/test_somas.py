@@ -1,4 +1,5 @@
-"""The four somas against the spec (shared/spec/components.md, "Somas" and deviations 5-6).
+"""The somas against the spec (shared/spec/components.md, "Somas", spark-snn 1.2's options and
+deviations 5-7).
 
 `reference` below is an independent float64 NumPy integration of the spec equations, written in
 absolute millivolts and with the refractory period tracked by the step of the last spike, so it
@@ -7,17 +8,23 @@ threshold shift). The components run through their own `step` under `lax.scan`.
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from aotsnn.components.somas import (AdaptiveExponentialSoma, ExponentialSoma,
+from aotsnn.components.somas import (AdaptiveExponentialSoma, CoupledAdaptiveExponentialSoma, ExponentialSoma,
                                      RefractoryExponentialSoma, SimplifiedAdaptiveExponentialSoma)
 
 SOMAS = (ExponentialSoma, RefractoryExponentialSoma, AdaptiveExponentialSoma,
          SimplifiedAdaptiveExponentialSoma)
 REFRACTORY = (RefractoryExponentialSoma, SimplifiedAdaptiveExponentialSoma)
+# AdaptiveExponentialSoma with all four spark-snn 1.2 mechanisms on at once.
+EVERY_MECHANISM = functools.partial(AdaptiveExponentialSoma, cooldown=1.0, clamp_duration=0.5, threshold_delta=5.0,
+                                    adaptation_delta=7.0)
+EVERY_MECHANISM.__name__ = "AdaptiveExponentialSoma+every_mechanism"
 
 # Parameter names and defaults as the spec lists them (spark-snn names).
 BASE_DEFAULTS = dict(potential_rest=-70.0, potential_reset=-51.0, potential_tau=5.0, resistance=0.5,
@@ -25,7 +32,7 @@ BASE_DEFAULTS = dict(potential_rest=-70.0, potential_reset=-51.0, potential_tau=
 EXTRA_DEFAULTS = {
     ExponentialSoma: {},
     RefractoryExponentialSoma: dict(cooldown=2.0),
-    AdaptiveExponentialSoma: dict(adaptation_tau=100.0, adaptation_delta=7.0, adaptation_subthreshold=0.5),
+    AdaptiveExponentialSoma: {},        # spark-snn 1.2: every mechanism off unless asked for
     SimplifiedAdaptiveExponentialSoma: dict(cooldown=2.0, threshold_tau=20.0, threshold_delta=100.0),
 }
 V_TOL_F64 = 1e-9   # mV, component in float64 versus the reference
@@ -44,15 +51,22 @@ def x64():
 def reference(cls, overrides, currents, dt):
     """Spec equations in float64 NumPy. currents (T, batch, n) [pA] -> spikes, v (T, batch, n).
 
-    Potentials are absolute [mV]. Exponent clamp of deviation 5 at the current threshold theta
-    (inactive whenever V starts a step at or below theta); a vetoed V is held at or below theta.
+    Potentials are absolute [mV]. A mechanism is on when its trigger (cooldown, clamp_duration,
+    threshold_delta, adaptation_delta) is among the parameters. Exponent clamp of deviation 5 at
+    the current threshold theta (inactive whenever V starts a step at or below theta); a vetoed V
+    is held at or below theta (deviation 7).
     """
     T, batch, n = currents.shape
-    p = {k: np.broadcast_to(np.asarray(v, np.float64), (n,))
-         for k, v in {**BASE_DEFAULTS, **EXTRA_DEFAULTS[cls], **overrides}.items()}
+    given = {**BASE_DEFAULTS, **EXTRA_DEFAULTS[cls], **overrides}
+    if "threshold_delta" in given:
+        given = {"threshold_tau": 20.0, **given}
+    if "adaptation_delta" in given:
+        given = {"adaptation_tau": 100.0, "adaptation_subthreshold": 0.5, **given}
+    p = {k: np.broadcast_to(np.asarray(v, np.float64), (n,)) for k, v in given.items()}
     rest, reset, tau, R = p["potential_rest"], p["potential_reset"], p["potential_tau"], p["resistance"]
     rheobase, slope = p["rheobase_threshold"], p["spike_slope"]
-    gate = np.round(p["cooldown"] / dt) if "cooldown" in p else np.zeros(n)
+    gate = np.round(p["cooldown"] / dt) if "cooldown" in p else np.full(n, -1.0)
+    clamp = np.round(p["clamp_duration"] / dt) if "clamp_duration" in p else np.full(n, -1.0)
     V = np.broadcast_to(rest, (batch, n)).copy()
     w = np.zeros((batch, n))
     theta = np.broadcast_to(p["threshold"], (batch, n)).copy()
@@ -60,15 +74,17 @@ def reference(cls, overrides, currents, dt):
     spikes, volts = np.zeros((T, batch, n)), np.zeros((T, batch, n))
     for k in range(T):
         blocked = (k - last_spike) <= gate          # steps k0+1 .. k0+cd after a spike at k0
+        clamped = (k - last_spike) <= clamp         # steps k0+1 .. k0+cl
         current = np.where(blocked, 0.0, currents[k])
         exponent = np.minimum((V - rheobase) / slope, (theta - rheobase) / slope)
         V = V + (dt / tau) * (-(V - rest) + slope * np.exp(exponent) - R * w + R * current)
+        V = np.where(clamped, reset, V)
         fired = (V > theta) & ~blocked
         V = np.where(fired, reset, np.where(blocked, np.minimum(V, theta), V))
-        if "adaptation_tau" in p:
+        if "adaptation_delta" in p:
             w = (w + (dt / p["adaptation_tau"]) * (-w + p["adaptation_subthreshold"] * (V - rest))
                  + p["adaptation_delta"] * fired)
-        if "threshold_tau" in p:
+        if "threshold_delta" in p:
             theta = (theta + (1 - np.exp(-dt / p["threshold_tau"])) * (p["threshold"] - theta)
                      + p["threshold_delta"] * fired)
         last_spike = np.where(fired, k, last_spike)
@@ -325,7 +341,11 @@ BAD = [
     (RefractoryExponentialSoma, dict(cooldown=-0.1), "cooldown"),
     (SimplifiedAdaptiveExponentialSoma, dict(cooldown=[1.0, float("nan")]), "cooldown"),
     (RefractoryExponentialSoma, dict(cooldown=[1.0, 2.0, 3.0]), "cooldown"),
-    (AdaptiveExponentialSoma, dict(adaptation_tau=0.0), "adaptation_tau"),
+    (AdaptiveExponentialSoma, dict(adaptation_delta=1.0, adaptation_tau=0.0), "adaptation_tau"),
+    (AdaptiveExponentialSoma, dict(adaptation_tau=50.0), "adaptation_tau"),        # without its trigger
+    (AdaptiveExponentialSoma, dict(threshold_tau=5.0), "threshold_tau"),
+    (AdaptiveExponentialSoma, dict(clamp_duration=-1.0), "clamp_duration"),
+    (AdaptiveExponentialSoma, dict(defaults="spark-1.3"), "defaults"),
     (AdaptiveExponentialSoma, dict(adaptation_delta=[1.0]), "adaptation_delta"),
     (SimplifiedAdaptiveExponentialSoma, dict(threshold_tau=-20.0), "threshold_tau"),
     (SimplifiedAdaptiveExponentialSoma, dict(threshold_delta=-1.0), "threshold_delta"),
@@ -349,7 +369,7 @@ def test_bad_parameter_update_is_rejected(cls):
 
 # -- numerics -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16, jnp.float32], ids=lambda d: d.__name__)
-@pytest.mark.parametrize("cls", SOMAS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", (*SOMAS, EVERY_MECHANISM), ids=lambda c: c.__name__)
 def test_extreme_inputs_stay_finite(cls, dtype):
     currents = np.tile([1e4, -1e4, 0.0, 3e4, 500.0, -3e3], (300, 1, 1))
     currents[150:, :, 2] = 1e4                                # a step from rest to an extreme current
@@ -371,3 +391,80 @@ def test_extreme_inputs_stay_finite(cls, dtype):
         params = {k: jnp.asarray(v, dtype) for k, v in soma.default_params().items()}
         drive = soma.membrane_drive(params, jnp.full((1, 6), 40.0, dtype), jnp.asarray(currents[0], dtype))
         assert bool(jnp.all(jnp.isfinite(drive)))
+
+
+# -- spark-snn 1.2's options --------------------------------------------------------------------
+MECHANISMS = {"cooldown": [0.0, 0.3, 1.0, 2.0, 2.0, 5.0, 0.7, 1.2],
+              "clamp_duration": [1.0, 0.0, 2.5, 1.0, 0.4, 2.0, 3.0, 0.1],
+              "threshold_delta": [0.0, 2.0, 5.0, 10.0, 3.0, 1.0, 8.0, 4.0],
+              "adaptation_delta": [0.0, 7.0, 20.0, 40.0, 7.0, 15.0, 30.0, 60.0]}
+COMBINATIONS = [tuple(m for i, m in enumerate(MECHANISMS) if bits >> i & 1) for bits in range(16)]
+
+
+def test_plain_adex_follows_spark_1_2_every_mechanism_off():
+    soma = AdaptiveExponentialSoma("s", 3)
+    assert set(soma.default_params()) == set(BASE_DEFAULTS) and set(soma.init_state(1)) == {"v_rel"}
+    outs, _ = simulate(soma, constant_currents([30.0, 60.0, 120.0], 300))
+    assert spike_steps(outs["spikes"][:, 0, 2])[:3] == [29, 40, 51]          # as ExponentialSoma
+    assert AdaptiveExponentialSoma("s", 3, adaptation_delta=None).default_params().keys() == soma.default_params().keys()
+
+
+def test_spark_1_1_defaults_are_one_switch_away():
+    soma = AdaptiveExponentialSoma("s", 3, defaults="spark-1.1")
+    got = soma.default_params()
+    assert {k: float(got[k]) for k in ("adaptation_tau", "adaptation_delta", "adaptation_subthreshold")} == \
+        dict(adaptation_tau=100.0, adaptation_delta=7.0, adaptation_subthreshold=0.5)
+    outs, _ = simulate(soma, constant_currents([30.0, 60.0, 120.0], 300))
+    assert spike_steps(outs["spikes"][:, 0, 2])[:3] == [29, 41, 54]          # spark 1.1.0's AdEx
+    off = AdaptiveExponentialSoma("s", 3, defaults="spark-1.1", adaptation_delta=None)
+    assert "adaptation_delta" not in off.default_params()
+
+
+@pytest.mark.parametrize("mechanisms", COMBINATIONS, ids=lambda m: "+".join(m) or "none")
+def test_every_combination_of_mechanisms_matches_reference(x64, mechanisms):
+    T, dt = 600, 0.1
+    options = {m: MECHANISMS[m] for m in mechanisms}
+    soma = AdaptiveExponentialSoma("s", len(LEVELS), **options)
+    assert set(soma.init_state(1)) == {"v_rel"} | ({"refractory"} if {"cooldown", "clamp_duration"} & set(options)
+                                                   else set()) | \
+        ({"threshold_shift"} if "threshold_delta" in options else set()) | ({"w"} if "adaptation_delta" in options else set())
+    for currents in (constant_currents(LEVELS, T, batch=2), step_currents(LEVELS, T)):
+        outs, _ = simulate(soma, currents, dt, jnp.float64)
+        ref_spikes, ref_v = reference(AdaptiveExponentialSoma, options, currents, dt)
+        assert ref_spikes.sum() > 20
+        assert_same_run(outs["spikes"], outs["v"], ref_spikes, ref_v, V_TOL_F64)
+
+
+def test_clamp_holds_v_at_reset_for_clamp_duration_and_counts_with_the_cooldown():
+    """cooldown 0.5 ms (5 steps), clamp 1.2 ms (12 steps): after a spike at k, input is gated on
+    k+1..k+5, V sits at reset on k+1..k+12, and the shared counter restarts at max(cd, cl) = 12."""
+    soma = AdaptiveExponentialSoma("s", 1, cooldown=0.5, clamp_duration=1.2)
+    outs, states = simulate(soma, np.full((60, 1, 1), 1e4))
+    steps = spike_steps(outs["spikes"])
+    assert steps[:3] == [0, 13, 26]
+    assert np.all(outs["v"][1:13, 0, 0] == -51.0) and outs["v"][13, 0, 0] == -51.0      # clamp, then fired
+    np.testing.assert_array_equal(states["refractory"][:14, 0, 0], [12, *range(11, -1, -1), 12])
+
+
+def test_coupling_current_joins_the_input_before_the_gate():
+    soma = CoupledAdaptiveExponentialSoma("s", 2, cooldown=1.0, adaptation_delta=10.0)
+    assert [p.name for p in soma.inputs] == ["i", "i_coupling"]
+    plain = AdaptiveExponentialSoma("s", 2, cooldown=1.0, adaptation_delta=10.0)
+    rng = np.random.default_rng(3)
+    synaptic, coupling = rng.uniform(0, 400, (400, 1, 2)), rng.uniform(-50, 300, (400, 1, 2))
+    params = {k: jnp.asarray(v, jnp.float32) for k, v in soma.default_params().items()}
+    state = {k: jnp.asarray(v, jnp.float32) for k, v in soma.init_state(1).items()}
+
+    def body(carry, x):
+        carry, out = soma.step(params, carry, {"i": x[0], "i_coupling": x[1]}, 0.1)
+        return carry, out
+
+    _, coupled = jax.lax.scan(body, state, (jnp.asarray(synaptic, jnp.float32), jnp.asarray(coupling, jnp.float32)))
+    summed, _ = simulate(plain, (synaptic.astype(np.float32) + coupling.astype(np.float32)))
+    np.testing.assert_array_equal(np.asarray(coupled["v"]), summed["v"])
+    assert summed["spikes"].sum() > 10
+    # While gated, a coupling current changes nothing.
+    gated = state | {"refractory": jnp.full((1, 2), 5.0, jnp.float32)}
+    a, _ = soma.step(params, gated, {"i": jnp.zeros((1, 2)), "i_coupling": jnp.full((1, 2), 500.0)}, 0.1)
+    b, _ = soma.step(params, gated, {"i": jnp.zeros((1, 2)), "i_coupling": jnp.zeros((1, 2))}, 0.1)
+    np.testing.assert_array_equal(a["v_rel"], b["v_rel"])

@@ -2,13 +2,14 @@
 through the full artifact (kernels, plan, C driver), and step.onnx in onnxruntime against JAX."""
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
 import pytest
 
-from aotsnn.components.somas import (AdaptiveExponentialSoma, ExponentialSoma, RefractoryExponentialSoma,
-                                     SimplifiedAdaptiveExponentialSoma)
+from aotsnn.components.somas import (AdaptiveExponentialSoma, CoupledAdaptiveExponentialSoma, ExponentialSoma,
+                                     RefractoryExponentialSoma, SimplifiedAdaptiveExponentialSoma)
 from aotsnn.components.synapses import (AlphaSynapse, DenseSynapse, DoubleExpSynapse, ExponentialSynapse,
                                         STPDenseSynapse)
 from aotsnn.demo import build_ei_network, demo_inputs
@@ -23,12 +24,17 @@ STEPS = 150
 def zoo_network() -> Network:
     """One population of each soma class, wired by one synapse of each class (a ring)."""
     net = Network("zoo", dt=0.1, batch=2)
-    somas = {"exp": ExponentialSoma, "refr": RefractoryExponentialSoma, "adex": AdaptiveExponentialSoma,
-             "sadex": SimplifiedAdaptiveExponentialSoma}
+    every_mechanism = dict(cooldown=0.5, clamp_duration=0.3, threshold_delta=2.0, adaptation_delta=7.0)
+    somas = {"exp": ExponentialSoma, "refr": RefractoryExponentialSoma,
+             "adex": functools.partial(AdaptiveExponentialSoma, **every_mechanism),
+             "sadex": SimplifiedAdaptiveExponentialSoma,
+             "cadex": functools.partial(CoupledAdaptiveExponentialSoma, adaptation_delta=5.0, cooldown=0.3)}
     for name, cls in somas.items():
         net.add(cls(name, 6))
         net.add_input(f"drive_{name}", (6,))
         net.connect(f"drive_{name}", f"{name}.i")
+    net.add_input("dendrite_cadex", (6,))               # stands in for a dendrite's coupling current
+    net.connect("dendrite_cadex", "cadex.i_coupling")
     cond = dict(g_syn_bar=0.05, syn_rest=0.0, p_conn=0.5)
     synapses = [(DenseSynapse("dense", (6, 6), max_delay_steps=3, resist_scale=20.0, seed=1), "exp", "refr"),
                 (ExponentialSynapse("expsyn", (6, 6), tau_decay=5.0, seed=2, **cond), "refr", "adex"),
