@@ -61,14 +61,15 @@ def outer(a, b):
 
 
 def ref_hebbian(W, b, mask, pre, post, *, eta, w_bound, is_nonnegative, prior, lmbda, l1_ratio, sign_value,
-                optim, pre_wght, post_wght, beta1=0.9, beta2=0.999, eps=1e-8, corr=None):
+                optim, pre_wght, post_wght, beta1=0.9, beta2=0.999, eps=1e-8, momentum=0.9, corr=None):
     """Spec: dW = (pre*pre_w).T @ (post*post_w); *(w_bound - |W|) if w_bound > 0; + prior;
-    *sign; sgd W - eta*dW or adam with bias correction; clip; mask. Biases: db = sum(post*post_w)*sign
+    *sign; sgd W - eta*dW, adam with bias correction, or ngclearn's nag; clip; mask. Biases: db = sum(post*post_w)*sign
     over every axis but the last. `corr(pre, post)` is the structure's Hebbian product (default: dense)."""
     corr = corr or outer
     W, b = W.copy(), None if b is None else b.copy()
     m = {"W": np.zeros_like(W), "b": None if b is None else np.zeros_like(b)}
     v = {k: None if x is None else np.zeros_like(x) for k, x in m.items()}
+    phi = {k: None if x is None else np.zeros_like(x) for k, x in m.items()}
     Ws, bs = [], []
     for t in range(len(pre)):
         p, q = pre[t] * pre_wght, post[t] * post_wght
@@ -83,6 +84,10 @@ def ref_hebbian(W, b, mask, pre, post, *, eta, w_bound, is_nonnegative, prior, l
             g = grads[key]
             if optim == "sgd":
                 values[key] = values[key] - eta * g
+            elif optim == "nag":                     # ngclearn utils/optim/nag.py, step_update
+                ghost = values[key] - eta * g
+                values[key] = ghost + (ghost - phi[key]) * (momentum if t > 0 else 0.0)
+                phi[key] = ghost
             else:
                 m[key] = beta1 * m[key] + (1 - beta1) * g
                 v[key] = beta2 * v[key] + (1 - beta2) * g ** 2

@@ -52,6 +52,8 @@ HEBBIAN_CASES = {
                               bias=True, eta=0.005),
     "adam_ridge_nonneg": dict(optim_type="adam", sign_value=1.0, w_bound=0.0, prior=("ridge", 0.1),
                               is_nonnegative=True, eta=0.01),
+    "nag_bias_bounded": dict(optim_type="nag", sign_value=-1.0, w_bound=1.0, prior=("l2", 0.01), bias=True,
+                             eta=0.01),
 }
 
 
@@ -426,21 +428,25 @@ def drive_inputs(steps=STEPS, batch=2, rate=0.25, seed=21):
     return {"drive": spikes(np.random.default_rng(seed), (steps, batch, N_IN), rate)}
 
 
-def test_compiled_hebbian_sgd_and_adam_equal_jax(tmp_path):
+def test_compiled_hebbian_sgd_adam_and_nag_equal_jax(tmp_path):
     net = soma_network("hebb")
     net.add(HebbianSynapse("sgd", (N_IN, N_OUT), eta=0.002, sign_value=-1.0, w_bound=1.0, bias_init=uniform(0, 5),
                            resist_scale=300.0, p_conn=0.2, seed=1))     # sparse: a compile-time CSR pattern
     net.add(HebbianSynapse("adam", (N_IN, N_OUT), eta=0.002, optim_type="adam", prior=("l2", 0.01),
                            is_nonnegative=True, resist_scale=100.0, bias_init=uniform(0, 5), seed=2))
+    net.add(HebbianSynapse("nag", (N_IN, N_OUT), eta=0.002, optim_type="nag", sign_value=-1.0, w_bound=1.0,
+                           resist_scale=100.0, seed=3))
     add_soma(net, "sgd.out")
     net.connect("adam.out", "soma.i")
-    for syn in ("sgd", "adam"):
+    net.connect("nag.out", "soma.i")
+    for syn in ("sgd", "adam", "nag"):
         net.connect("drive", f"{syn}.x")
         net.connect("drive", f"{syn}.pre")
         net.connect("soma.spikes", f"{syn}.post")
-    learned = ("sgd.weights", "sgd.biases", "adam.weights", "adam.biases", "adam.weights_m")
+    learned = ("sgd.weights", "sgd.biases", "adam.weights", "adam.biases", "adam.weights_m", "nag.weights",
+               "nag.weights_phi")
     session, _ = check_compiled(net, drive_inputs(), tmp_path, learned=learned)
-    assert session.init_state()["adam.adam_t"].shape == ()
+    assert session.init_state()["adam.adam_t"].shape == () and session.init_state()["nag.nag_t"].shape == ()
 
 
 def test_compiled_bcm_equals_jax(tmp_path):
