@@ -26,7 +26,7 @@ def build_ei_network(n_exc: int = 240, n_inh: int = 60, *, dt: float = 0.1, p_co
     for i, ((pre, post), (syn_rest, g_syn_bar)) in enumerate(projections.items()):
         net.add(ExponentialSynapse(f"{pre[0]}{post[0]}", (sizes[pre], sizes[post]), tau_decay=5.0 if pre == "exc" else 10.0,
                                    g_syn_bar=g_syn_bar, syn_rest=syn_rest, p_conn=p_conn,
-                                   weight_init=uniform(0.1, 1.0), seed=seed + i))
+                                   is_nonplastic=False, weight_init=uniform(0.1, 1.0), seed=seed + i))
     for pop, n in sizes.items():
         net.add(ExponentialSoma(pop, n))
         net.add_input(f"drive_{pop}", (n,))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from aotsnn.components.initializers import constant, gaussian
+from aotsnn.components.initializers import gaussian
 from aotsnn.components.somas.exponential import ExponentialSoma
 from aotsnn.components.somas import RefractoryExponentialSoma
 from aotsnn.components.synapses.conductance import ExponentialSynapse
@@ -38,7 +38,7 @@ def coba_network(n: int = 4000, *, seed: int = 0) -> Network:
     net = Network("coba", dt=c["dt"])
     for i, (pre, post) in enumerate((("exc", "exc"), ("exc", "inh"), ("inh", "exc"), ("inh", "inh"))):
         exc = pre == "exc"
-        net.add(ExponentialSynapse(f"{pre[0]}{post[0]}", (sizes[pre], sizes[post]), weight_init=constant(1.0),
+        net.add(ExponentialSynapse(f"{pre[0]}{post[0]}", (sizes[pre], sizes[post]),     # unit weights
                                    tau_decay=c["tau_e"] if exc else c["tau_i"], g_syn_bar=c["w_e"] if exc else c["w_i"],
                                    syn_rest=c["e_e"] if exc else c["e_i"], p_conn=c["p_conn"], seed=seed + i))
     for pop, size in sizes.items():
@@ -79,7 +79,7 @@ def feedforward_network(layers: tuple[int, ...] = (784, 512, 10), *, ff_mean: fl
     net.add_input("spikes_in", (layers[0],))
     for i, (n_in, n_out) in enumerate(zip(layers[:-1], layers[1:])):
         net.add(ExponentialSynapse(f"w{i}", (n_in, n_out), syn_rest=None, tau_decay=COBA["tau_e"], g_syn_bar=1.0,
-                                   weight_init=gaussian(mean=ff_mean / n_in, std=ff_std / n_in), seed=seed + i))
+                                   is_nonplastic=False, weight_init=gaussian(mean=ff_mean / n_in, std=ff_std / n_in), seed=seed + i))
         net.add(ExponentialSoma(f"l{i}", n_out))
         net.project("spikes_in" if i == 0 else f"l{i - 1}", f"w{i}", f"l{i}")
         net.record(f"l{i}.spikes")
@@ -114,7 +114,7 @@ def recurrent_population(n: int, *, p_conn: float = 0.02, seed: int = 0) -> Netw
     """
     c = COBA
     net = Network("recurrent", dt=c["dt"])
-    net.add(ExponentialSynapse("rec", (n, n), weight_init=constant(1.0), tau_decay=c["tau_e"],
+    net.add(ExponentialSynapse("rec", (n, n), tau_decay=c["tau_e"],                 # unit weights
                                g_syn_bar=0.6 / max(p_conn * n, 1.0), syn_rest=c["e_e"],
                                p_conn=p_conn, seed=seed))
     net.add(coba_soma("pop", n))

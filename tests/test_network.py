@@ -36,7 +36,7 @@ def test_forward_edge_reads_this_steps_output():
 ])
 def test_bad_wiring_names_the_port(source, target, message):
     net = Network("bad", dt=0.1)
-    net.add(ExponentialSynapse("syn", (3, 4)))
+    net.add(ExponentialSynapse("syn", (3, 4), tau_decay=5.0, g_syn_bar=1.0, syn_rest=0.0))
     net.add(ExponentialSoma("soma", 3))
     with pytest.raises(ValueError, match=message):
         net.connect(source, target)
@@ -65,7 +65,7 @@ def test_bad_network_arguments():
 
 def test_project_wires_a_conductance_synapse_between_somas():
     net = Network("p", dt=0.1)
-    net.add(ExponentialSynapse("syn", (3, 2)))
+    net.add(ExponentialSynapse("syn", (3, 2), tau_decay=5.0, g_syn_bar=1.0, syn_rest=0.0))
     net.add(ExponentialSoma("a", 3))
     net.add(ExponentialSoma("b", 2))
     net.add_input("drive", (2,))

@@ -26,6 +26,7 @@ from aotsnn.runtime import ArtifactError, load
 from aotsnn.runtime.format import sealed_manifest
 from aotsnn.targets import TargetError
 
+EE = dict(tau_decay=5.0, g_syn_bar=1.0, syn_rest=0.0)     # ngclearn's required synapse arguments
 DOC = Path(__file__).resolve().parent.parent / "docs" / "errors.md"
 EXCEPTIONS = {"ValueError": ValueError, "TypeError": TypeError, "ArtifactError": ArtifactError,
               "ExportError": ExportError, "FileNotFoundError": FileNotFoundError, "TargetError": TargetError}
@@ -100,7 +101,7 @@ def _network() -> Network:
 
 def _wired_network() -> Network:
     net = _network()
-    net.add(ExponentialSynapse("ee", (4, 4)))
+    net.add(ExponentialSynapse("ee", (4, 4), **EE))
     net.add(ExponentialSoma("exc", 5))
     return net
 
@@ -130,11 +131,11 @@ def _set_in(manifest: dict, key: str, value) -> None:
 TRIGGERS: dict[str, Callable[[Context], object]] = {
     # components and network
     "soma-tau-negative": lambda ctx: ExponentialSoma("exc", 4, potential_tau=-5.0),
-    "synapse-tau-negative": lambda ctx: ExponentialSynapse("ee", (4, 4), tau_decay=-1.0),
-    "p-conn-zero": lambda ctx: ExponentialSynapse("ee", (4, 4), p_conn=0.0),
-    "p-conn-above-one": lambda ctx: ExponentialSynapse("ee", (4, 4), p_conn=1.5),
+    "synapse-tau-negative": lambda ctx: ExponentialSynapse("ee", (4, 4), **{**EE, "tau_decay": -1.0}),
+    "p-conn-zero": lambda ctx: ExponentialSynapse("ee", (4, 4), p_conn=0.0, **EE),
+    "p-conn-above-one": lambda ctx: ExponentialSynapse("ee", (4, 4), p_conn=1.5, **EE),
     "param-not-finite": lambda ctx: ExponentialSoma("exc", 4, threshold=float("nan")),
-    "param-shape": lambda ctx: ExponentialSynapse("ee", (4, 4), g_syn_bar=np.ones(5)),
+    "param-shape": lambda ctx: ExponentialSynapse("ee", (4, 4), **{**EE, "g_syn_bar": np.ones(5)}),
     "network-dt": lambda ctx: Network("net", dt=float("inf")),
     "network-batch": lambda ctx: Network("net", dt=0.1, batch=0),
     "net-input-shape": lambda ctx: _network().add_input("drive", (4, -1)),

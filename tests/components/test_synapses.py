@@ -167,6 +167,15 @@ def unmasked(params, seed=123):
 # Step-by-step agreement with the reference, every class and both integration modes
 # ---------------------------------------------------------------------------------------------
 CONDUCTANCE = {"exp": ExponentialSynapse, "alpha": AlphaSynapse, "dexp": DoubleExpSynapse}
+# The arguments ngclearn requires of the conductance synapses (aotsnn too): typical values.
+REQUIRED = {ExponentialSynapse: dict(tau_decay=5.0, g_syn_bar=1.0, syn_rest=0.0),
+            AlphaSynapse: dict(tau_decay=5.0, g_syn_bar=1.0, syn_rest=0.0),
+            DoubleExpSynapse: dict(tau_decay=5.0, tau_rise=1.0, g_syn_bar=1.0, syn_rest=0.0)}
+
+
+def build(cls, name, *args, **kwargs):
+    """`cls(name, ...)` with the required conductance arguments filled in where not given."""
+    return cls(name, *args, **{**REQUIRED.get(cls, {}), **kwargs})
 
 
 @pytest.mark.parametrize("integration", ["euler", "exact"])
@@ -240,7 +249,7 @@ def single_spike(steps, n_in, which=0):
 def test_reference_figure():
     """Spec figure: ExponentialSynapse(tau_decay=3, g_syn_bar=0.5), W = arange(1,13)/10, input 0 at step 0."""
     for integration in ("euler", "exact"):
-        syn = ExponentialSynapse("syn", (4, 3), tau_decay=3.0, g_syn_bar=0.5, integration=integration)
+        syn = ExponentialSynapse("syn", (4, 3), tau_decay=3.0, g_syn_bar=0.5, syn_rest=0.0, integration=integration)
         params = {**syn.default_params(), "weights": np.arange(1, 13).reshape(4, 3) / 10}
         states, _ = run(syn, params, {"s": single_spike(1, 4), "v": np.zeros((1, 1, 3))}, 0.1)
         np.testing.assert_allclose(states["g"][0, 0], [0.05, 0.10, 0.15], rtol=1e-12)
@@ -249,8 +258,8 @@ def test_reference_figure():
 @pytest.mark.parametrize("integration", ["euler", "exact"])
 def test_exponential_single_spike_decay(integration):
     dt, tau, gbar = 0.1, np.array([2.0, 3.0, 5.0]), np.array([0.5, 1.0, 2.0])
-    syn = ExponentialSynapse("syn", (2, 3), tau_decay=tau, g_syn_bar=gbar, weight_init=constant(1.0),
-                             integration=integration)
+    syn = ExponentialSynapse("syn", (2, 3), tau_decay=tau, g_syn_bar=gbar, syn_rest=0.0,
+                             integration=integration)        # unit weights: ngclearn's default
     states, _ = run(syn, syn.default_params(), {"s": single_spike(STEPS, 2), "v": np.zeros((STEPS, 1, 3))}, dt)
     k = np.arange(STEPS)[:, None]
     want = gbar * ((1 - dt / tau) ** k if integration == "euler" else np.exp(-k * dt / tau))
@@ -261,7 +270,7 @@ def test_exponential_single_spike_decay(integration):
 def test_alpha_single_spike(integration):
     """g after step k = g_bar*(dt/tau)*(k+1)*a^k (the docstring's statement of the h -> g coupling)."""
     dt, tau, gbar = 0.2, 4.0, 0.8
-    syn = AlphaSynapse("syn", (1, 1), tau_decay=tau, g_syn_bar=gbar, weight_init=constant(1.0),
+    syn = AlphaSynapse("syn", (1, 1), tau_decay=tau, g_syn_bar=gbar, syn_rest=0.0,
                        integration=integration)
     states, _ = run(syn, syn.default_params(), {"s": single_spike(STEPS, 1), "v": np.zeros((STEPS, 1, 1))}, dt)
     k = np.arange(STEPS)
@@ -276,7 +285,7 @@ def test_double_exp_single_spike(integration):
     it tracks the continuous g_bar*(exp(-t/tau_d) - exp(-t/tau_r)) to O(dt)."""
     dt, tau_r, tau_d, gbar = 0.1, 1.0, 6.0, 1.5
     syn = DoubleExpSynapse("syn", (1, 1), tau_decay=tau_d, tau_rise=tau_r, g_syn_bar=gbar,
-                           weight_init=constant(1.0), integration=integration)
+                           syn_rest=0.0, integration=integration)
     states, _ = run(syn, syn.default_params(), {"s": single_spike(STEPS, 1), "v": np.zeros((STEPS, 1, 1))}, dt)
     k = np.arange(STEPS)
     fac = (lambda tau: 1 - dt / tau) if integration == "euler" else (lambda tau: np.exp(-dt / tau))
@@ -365,7 +374,7 @@ def test_steps_compute_from_params_only():
     """A component built with one value and run with another follows the value it is run with."""
     dt = 0.25
     spikes, v = spike_train(100, BATCH, 4), membrane(100, BATCH, 3)
-    syn = AlphaSynapse("syn", (4, 3), tau_decay=3.0, integration="exact")
+    syn = build(AlphaSynapse, "syn", (4, 3), tau_decay=3.0, integration="exact")
     params = {**syn.default_params(), "tau_decay": np.array(9.0), "syn_rest": np.array(-80.0)}
     states, outs = run(syn, params, {"s": spikes, "v": v}, dt)
     want_states, want_outs = ref_conductance("alpha", params, spikes, v, dt, "exact", False)
@@ -380,9 +389,9 @@ def test_steps_compute_from_params_only():
 
 SCAN_CASES = {
     "dense-delays": (lambda: DenseSynapse("syn", (4, 3), max_delay_steps=3), ("x",)),
-    "exponential": (lambda: ExponentialSynapse("syn", (4, 3), integration="exact"), ("s", "v")),
-    "alpha": (lambda: AlphaSynapse("syn", (4, 3)), ("s", "v")),
-    "double-exp": (lambda: DoubleExpSynapse("syn", (4, 3), syn_rest=None), ("s", "v")),
+    "exponential": (lambda: build(ExponentialSynapse, "syn", (4, 3), integration="exact"), ("s", "v")),
+    "alpha": (lambda: build(AlphaSynapse, "syn", (4, 3)), ("s", "v")),
+    "double-exp": (lambda: build(DoubleExpSynapse, "syn", (4, 3), syn_rest=None), ("s", "v")),
     "stp": (lambda: STPDenseSynapse("syn", (4, 3), tau_f=0.0), ("s",)),
 }
 
@@ -412,7 +421,7 @@ ALL_CLASSES = [DenseSynapse, StaticSynapse, ExponentialSynapse, AlphaSynapse, Do
 
 @pytest.mark.parametrize("cls", ALL_CLASSES, ids=lambda c: c.__name__)
 def test_p_conn_mask_is_reproducible_and_kept(cls):
-    make = lambda seed: cls("syn", (40, 30), p_conn=0.3, seed=seed).default_params()  # noqa: E731
+    make = lambda seed: build(cls, "syn", (40, 30), p_conn=0.3, seed=seed).default_params()  # noqa: E731
     a, b, c = make(7), make(7), make(8)
     np.testing.assert_array_equal(a["mask"], b["mask"])
     np.testing.assert_array_equal(a["weights"], b["weights"])
@@ -420,7 +429,7 @@ def test_p_conn_mask_is_reproducible_and_kept(cls):
     assert set(np.unique(a["mask"])) == {0.0, 1.0}
     assert 0.24 < a["mask"].mean() < 0.36
     assert np.all(a["weights"][a["mask"] == 0] == 0)
-    full = cls("syn", (40, 30), seed=7).default_params()
+    full = build(cls, "syn", (40, 30), seed=7).default_params()
     assert np.all(full["mask"] == 1.0)
 
 
@@ -433,12 +442,12 @@ def test_masked_synapses_never_conduct():
 
 
 def test_constructor_options():
-    syn = ExponentialSynapse("syn", (2, 2), g_conduct_factor=2.5)
+    syn = build(ExponentialSynapse, "syn", (2, 2), g_conduct_factor=2.5)
     assert float(syn.default_params()["resist_scale"]) == 2.5
     stp = STPDenseSynapse("syn", (30, 20), seed=1).default_params()["resources"]
     assert stp.shape == (30, 20) and 0.125 <= stp.min() and stp.max() <= 0.175
     np.testing.assert_array_equal(stp, STPDenseSynapse("syn", (30, 20), seed=1).default_params()["resources"])
-    assert {p.name for p in AlphaSynapse("syn", (2, 3)).inputs} == {"s", "v"}
+    assert {p.name for p in build(AlphaSynapse, "syn", (2, 3)).inputs} == {"s", "v"}
     assert StaticSynapse("syn", (2, 3)).label == "'syn' (StaticSynapse)"
 
 
@@ -460,7 +469,8 @@ BAD = [
     (ExponentialSynapse, dict(integration="rk4"), "integration"),
     (AlphaSynapse, dict(integration="Exact"), "integration"),
     (DoubleExpSynapse, dict(integration=None), "integration"),
-    (ExponentialSynapse, dict(is_nonplastic=False), "is_nonplastic"),
+    (ExponentialSynapse, dict(is_nonplastic="no"), "is_nonplastic"),
+    (ExponentialSynapse, dict(weight_init=gaussian()), "weight_init"),            # would be overwritten by ones
     (AlphaSynapse, dict(bias_init=constant(0.0)), "bias_init"),
     (DenseSynapse, dict(max_delay_steps=-1), "max_delay_steps"),
     (DenseSynapse, dict(max_delay_steps=2.5), "max_delay_steps"),
@@ -480,7 +490,7 @@ BAD = [
 def test_bad_parameters_raise_naming_component_and_field(cls, kwargs, field):
     kwargs = {"shape": (4, 3), **kwargs}
     with pytest.raises(ValueError) as info:
-        cls("syn", **kwargs)
+        build(cls, "syn", **kwargs)
     message = str(info.value)
     assert f"'syn' ({cls.__name__})" in message, message
     assert f"`{field}`" in message, message
@@ -495,8 +505,34 @@ def test_bad_parameters_raise_naming_component_and_field(cls, kwargs, field):
     (DenseSynapse, "mask", 2.0),
 ], ids=lambda v: getattr(v, "__name__", None) or str(v))
 def test_bad_runtime_parameters_are_rejected(cls, field, value):
-    syn = cls("syn", (4, 3), **({"max_delay_steps": 3} if cls is DenseSynapse else {}))
+    syn = build(cls, "syn", (4, 3), **({"max_delay_steps": 3} if cls is DenseSynapse else {}))
     params = syn.default_params()
     syn.validate_params(params)
     with pytest.raises(ValueError, match=rf"'syn' \({cls.__name__}\): `{field}`"):
         syn.validate_params({**params, field: np.full(np.shape(params[field]), value)})
+
+
+# ---------------------------------------------------------------------------------------------
+# ngclearn's defaults for the conductance synapses
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("cls", list(REQUIRED), ids=lambda c: c.__name__)
+def test_conductance_synapses_require_what_ngclearn_requires(cls):
+    for missing in REQUIRED[cls]:
+        given = {k: v for k, v in REQUIRED[cls].items() if k != missing}
+        with pytest.raises(TypeError, match=f"'{missing}'"):
+            cls("syn", (4, 3), **given)
+    assert "syn_rest" not in cls("syn", (4, 3), **{**REQUIRED[cls], "syn_rest": None}).default_params()
+
+
+@pytest.mark.parametrize("cls", list(REQUIRED), ids=lambda c: c.__name__)
+def test_conductance_weights_follow_ngclearns_is_nonplastic(cls):
+    """ngclearn's default is_nonplastic=True sets every weight to 1 (the mask is kept here);
+    is_nonplastic=False draws them from weight_init, the same draw as a DenseSynapse's."""
+    plain = build(cls, "syn", (40, 30), p_conn=0.4, seed=5).default_params()
+    np.testing.assert_array_equal(plain["weights"], plain["mask"])
+    assert 0.3 < plain["mask"].mean() < 0.5
+    drawn = build(cls, "syn", (40, 30), p_conn=0.4, seed=5, is_nonplastic=False).default_params()
+    dense = DenseSynapse("syn", (40, 30), p_conn=0.4, seed=5).default_params()
+    np.testing.assert_array_equal(drawn["weights"], dense["weights"])
+    given = build(cls, "syn", (40, 30), seed=5, is_nonplastic=False, weight_init=constant(0.3)).default_params()
+    assert np.all(given["weights"] == 0.3)

@@ -35,7 +35,7 @@ def zoo_network() -> Network:
         net.connect(f"drive_{name}", f"{name}.i")
     net.add_input("dendrite_cadex", (6,))               # stands in for a dendrite's coupling current
     net.connect("dendrite_cadex", "cadex.i_coupling")
-    cond = dict(g_syn_bar=0.05, syn_rest=0.0, p_conn=0.5)
+    cond = dict(g_syn_bar=0.05, syn_rest=0.0, p_conn=0.5, is_nonplastic=False)
     synapses = [(DenseSynapse("dense", (6, 6), max_delay_steps=3, resist_scale=20.0, seed=1), "exp", "refr"),
                 (ExponentialSynapse("expsyn", (6, 6), tau_decay=5.0, seed=2, **cond), "refr", "adex"),
                 (AlphaSynapse("alpha", (6, 6), tau_decay=4.0, seed=3, **cond), "adex", "sadex"),

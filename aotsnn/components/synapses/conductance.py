@@ -12,7 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from aotsnn.components.base import ParamRule, Port, Tree, as_param
-from aotsnn.components.synapses.dense import WeightedSynapse, require_nonplastic
+from aotsnn.components.initializers import DEFAULT_WEIGHT_INIT, Initializer, constant
+from aotsnn.components.synapses.dense import WeightedSynapse
 
 INTEGRATIONS = ("euler", "exact")
 TAU_RULE = ParamRule(low=0.0, low_open=True, unit="ms")
@@ -37,20 +38,32 @@ class ConductanceSynapse(WeightedSynapse):
     and the time constants a subclass lists in `time_constants` [ms] > 0.
     Inputs: s (n_in,) spikes, v (n_out,) post-synaptic absolute potential [mV].
     Outputs: i (n_out,) [pA]. `integration` is "euler" (the reference) or "exact".
-    Conductance synapses have no bias (ngclearn's `bias_init` is unused there), so a
-    `bias_init` is refused rather than silently ignored.
+    tau_decay, g_syn_bar and syn_rest have no defaults (ngclearn requires them too).
+
+    Weights as in ngclearn: with `is_nonplastic=True` (the default) every weight is 1, so g_syn_bar
+    alone sets the conductance per spike (ngclearn draws W and then overwrites it with ones; the
+    p_conn mask is kept here, deviation 3); `is_nonplastic=False` draws W from `weight_init`
+    (default uniform(0.025, 0.8)). A `weight_init` given with `is_nonplastic=True` would be
+    overwritten, so it is refused. Conductance synapses have no bias (ngclearn's `bias_init` is
+    unused there), so a `bias_init` is refused rather than silently ignored.
     """
 
     time_constants: tuple[str, ...] = ()
 
     def __init__(self, name: str, shape: tuple[int, int], *, taus: dict[str, Any], g_syn_bar: Any,
                  syn_rest: Any | None, integration: str, is_nonplastic: bool = True,
-                 bias_init: Any = None, **kwargs: Any) -> None:
-        super().__init__(name, shape, **kwargs)
+                 weight_init: Initializer | None = None, bias_init: Any = None, **kwargs: Any) -> None:
+        chosen = constant(1.0) if is_nonplastic is True else (DEFAULT_WEIGHT_INIT if weight_init is None else weight_init)
+        super().__init__(name, shape, weight_init=chosen, **kwargs)
+        if not isinstance(is_nonplastic, bool):
+            raise ValueError(f"In {self.label}: `is_nonplastic` must be True (unit weights, ngclearn's default) "
+                             f"or False (weights from weight_init), got {is_nonplastic!r}.")
+        if is_nonplastic and weight_init is not None:
+            raise ValueError(f"In {self.label}: `weight_init` is unused while `is_nonplastic=True` (ngclearn then "
+                             "sets every weight to 1); pass is_nonplastic=False to draw the weights from weight_init.")
         if bias_init is not None:
             raise ValueError(f"In {self.label}: `bias_init` must be None, got {bias_init!r}; conductance "
                              "synapses have no bias (add a DenseSynapse for a constant drive).")
-        require_nonplastic(self.label, is_nonplastic)
         if integration not in INTEGRATIONS:
             raise ValueError(f"In {self.label}: `integration` must be one of {INTEGRATIONS}, got {integration!r}.")
         self.integration = integration
@@ -90,8 +103,8 @@ class ExponentialSynapse(ConductanceSynapse):
 
     time_constants = ("tau_decay",)
 
-    def __init__(self, name: str, shape: tuple[int, int], *, tau_decay: Any = 5.0, g_syn_bar: Any = 1.0,
-                 syn_rest: Any | None = 0.0, integration: str = "euler", **kwargs: Any) -> None:
+    def __init__(self, name: str, shape: tuple[int, int], *, tau_decay: Any, g_syn_bar: Any,
+                 syn_rest: Any | None, integration: str = "euler", **kwargs: Any) -> None:
         super().__init__(name, shape, taus={"tau_decay": tau_decay}, g_syn_bar=g_syn_bar,
                          syn_rest=syn_rest, integration=integration, **kwargs)
 
@@ -125,8 +138,8 @@ class AlphaSynapse(ConductanceSynapse):
 
     time_constants = ("tau_decay",)
 
-    def __init__(self, name: str, shape: tuple[int, int], *, tau_decay: Any = 5.0, g_syn_bar: Any = 1.0,
-                 syn_rest: Any | None = 0.0, integration: str = "euler", **kwargs: Any) -> None:
+    def __init__(self, name: str, shape: tuple[int, int], *, tau_decay: Any, g_syn_bar: Any,
+                 syn_rest: Any | None, integration: str = "euler", **kwargs: Any) -> None:
         super().__init__(name, shape, taus={"tau_decay": tau_decay}, g_syn_bar=g_syn_bar,
                          syn_rest=syn_rest, integration=integration, **kwargs)
 
@@ -163,9 +176,8 @@ class DoubleExpSynapse(ConductanceSynapse):
 
     time_constants = ("tau_decay", "tau_rise")
 
-    def __init__(self, name: str, shape: tuple[int, int], *, tau_decay: Any = 5.0, tau_rise: Any = 1.0,
-                 g_syn_bar: Any = 1.0, syn_rest: Any | None = 0.0, integration: str = "euler",
-                 **kwargs: Any) -> None:
+    def __init__(self, name: str, shape: tuple[int, int], *, tau_decay: Any, tau_rise: Any,
+                 g_syn_bar: Any, syn_rest: Any | None, integration: str = "euler", **kwargs: Any) -> None:
         super().__init__(name, shape, taus={"tau_decay": tau_decay, "tau_rise": tau_rise},
                          g_syn_bar=g_syn_bar, syn_rest=syn_rest, integration=integration, **kwargs)
 
