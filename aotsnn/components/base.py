@@ -37,8 +37,9 @@ class Port:
 class ParamRule:
     """A range check on one parameter, enforced at construction and again by the runtime.
 
-    `low`/`high` are bounds; `low_open`/`high_open` make them strict. The runtime reads these
-    rules from the artifact manifest, so a user changing a parameter without jax is checked too.
+    `low`/`high` are bounds; `low_open`/`high_open` make them strict; `integer` asks for whole
+    numbers (e.g. delays in steps). The runtime reads these rules from the artifact manifest, so a
+    user changing a parameter without jax is checked by the same rule (aotsnn.runtime.params).
     """
 
     low: float | None = None
@@ -46,6 +47,7 @@ class ParamRule:
     low_open: bool = False
     high_open: bool = False
     unit: str = ""
+    integer: bool = False
 
     def describe(self) -> str:
         parts = []
@@ -53,7 +55,8 @@ class ParamRule:
             parts.append(f"{'>' if self.low_open else '>='} {self.low:g}")
         if self.high is not None:
             parts.append(f"{'<' if self.high_open else '<='} {self.high:g}")
-        return " and ".join(parts) + (f" {self.unit}" if self.unit else "")
+        text = " and ".join(parts) + (f" {self.unit}" if self.unit else "")
+        return f"whole numbers {text}" if self.integer else text
 
     def violations(self, value: np.ndarray) -> np.ndarray:
         """Boolean mask of entries of `value` that break the rule (NaN always breaks it)."""
@@ -63,11 +66,13 @@ class ParamRule:
             bad |= (value <= self.low) if self.low_open else (value < self.low)
         if self.high is not None:
             bad |= (value >= self.high) if self.high_open else (value > self.high)
+        if self.integer:
+            bad |= np.isfinite(value) & (value != np.round(value))
         return bad
 
     def to_json(self) -> dict:
         return {"low": self.low, "high": self.high, "low_open": self.low_open,
-                "high_open": self.high_open, "unit": self.unit}
+                "high_open": self.high_open, "unit": self.unit, "integer": self.integer}
 
     @classmethod
     def from_json(cls, data: Mapping) -> "ParamRule":

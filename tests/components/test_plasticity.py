@@ -334,10 +334,15 @@ PLASTIC = {
 }
 
 
+PRUNINGS = {"p_conn": dict(p_conn=0.5),                                   # drawn from the seed
+            "mask": dict(mask=np.indices((N_IN, N_OUT)).sum(axis=0) % 3 > 0)}  # given, as in ngclearn
+
+
+@pytest.mark.parametrize("pruning", PRUNINGS)
 @pytest.mark.parametrize("kind", PLASTIC)
-def test_weights_stay_within_bounds_and_pruned_synapses_never_regrow(kind):
+def test_weights_stay_within_bounds_and_pruned_synapses_never_regrow(kind, pruning):
     build, (low, high) = PLASTIC[kind]
-    syn = build(p_conn=0.5, seed=13)
+    syn = build(seed=13, **PRUNINGS[pruning])
     params = syn.default_params()
     pruned = params["mask"] == 0
     assert pruned.any() and (~pruned).any()

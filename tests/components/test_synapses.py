@@ -481,6 +481,9 @@ BAD = [
     (DenseSynapse, dict(max_delay_steps=5, delays=[1, 2.5, 3, 4]), "delays"),
     (StaticSynapse, dict(resist_scale=2.0, g_conduct_factor=3.0), "g_conduct_factor"),
     (ExponentialSynapse, dict(weight_init=gaussian(), p_conn=0.0), "p_conn"),
+    (DenseSynapse, dict(mask=np.ones((3, 4))), "mask"),
+    (StaticSynapse, dict(weight_mask=np.full((4, 3), 2.0)), "mask"),
+    (DenseSynapse, dict(mask=np.ones((4, 3)), weight_mask=np.ones((4, 3))), "weight_mask"),
 ] + [(cls, dict(p_conn=p), "p_conn") for cls in ALL_CLASSES for p in (1.5, -0.2)] \
   + [(cls, dict(shape=s), "shape") for cls in (DenseSynapse, STPDenseSynapse, DoubleExpSynapse)
      for s in ((4,), (0, 3), (4.0, 3))]
@@ -536,3 +539,14 @@ def test_conductance_weights_follow_ngclearns_is_nonplastic(cls):
     np.testing.assert_array_equal(drawn["weights"], dense["weights"])
     given = build(cls, "syn", (40, 30), seed=5, is_nonplastic=False, weight_init=constant(0.3)).default_params()
     assert np.all(given["weights"] == 0.3)
+
+
+@pytest.mark.parametrize("cls", ALL_CLASSES, ids=lambda c: c.__name__)
+def test_a_given_mask_multiplies_the_drawn_one(cls):
+    """ngclearn's `mask` (DenseSynapse, Hebbian) / `weight_mask` (STDP classes): W*mask everywhere."""
+    given = (np.random.default_rng(2).uniform(size=(40, 30)) < 0.5).astype(float)
+    for key in ("mask", "weight_mask"):
+        params = build(cls, "syn", (40, 30), p_conn=0.6, seed=4, **{key: given}).default_params()
+        drawn = build(cls, "syn", (40, 30), p_conn=0.6, seed=4).default_params()["mask"]
+        np.testing.assert_array_equal(params["mask"], drawn * given)
+        assert np.all(params["weights"][params["mask"] == 0] == 0) and 0.2 < params["mask"].mean() < 0.4

@@ -11,27 +11,17 @@ from aotsnn.components.base import Component, ParamRule, Port, Tree, as_param, c
 from aotsnn.components.initializers import DEFAULT_WEIGHT_INIT, Initializer
 
 P_CONN_RULE = ParamRule(low=0.0, high=1.0, low_open=True)
-
-
-def require_nonplastic(label: str, is_nonplastic: Any) -> None:
-    """Accept ngclearn's `is_nonplastic` flag where it has a meaning; only True is possible here.
-
-    ngclearn documents it as telling "if this synapse permits plasticity adjustments". In aotsnn
-    plasticity lives in its own classes, so a static class can only be non-plastic. (ngclearn
-    3.2.x code also replaces W by ones when the flag is set; aotsnn keeps `weight_init`, pass
-    `weight_init=constant(1.0)` for that behaviour.)
-    """
-    if is_nonplastic is not True:
-        raise ValueError(f"In {label}: `is_nonplastic` must be True, got {is_nonplastic!r}; this class has "
-                         "no plasticity, use a plastic synapse class (Hebbian, STDP) to learn weights.")
+MASK_RULE = ParamRule(low=0.0, high=1.0)
 
 
 class WeightedSynapse(Component):
     """A synapse with weights W of shape (n_in, n_out), a kept connection mask and optional biases.
 
-    `p_conn` in (0, 1] draws a Bernoulli mask once at construction from `seed`; the mask is a
-    parameter of the artifact and every use of W is W*mask, so a pruned synapse never conducts
-    (and plasticity can never regrow it). `resist_scale` (alias `g_conduct_factor`) scales the
+    `p_conn` in (0, 1] draws a Bernoulli mask once at construction from `seed`; a given `mask`
+    (alias `weight_mask`, ngclearn's names in DenseSynapse/Hebbian and in the STDP classes; shape
+    (n_in, n_out), values in [0, 1]) multiplies it. The mask is a parameter of the artifact (topology:
+    fixed once compiled) and every use of W is W*mask, so a pruned synapse never conducts (and
+    plasticity can never regrow it). `resist_scale` (alias `g_conduct_factor`) scales the
     output; `bias_init` None disables biases. Parameters: weights (n_in, n_out), mask
     (n_in, n_out), resist_scale (), biases (n_out,) when enabled.
 
@@ -42,7 +32,8 @@ class WeightedSynapse(Component):
 
     def __init__(self, name: str, shape: tuple[int, int], *, weight_init: Initializer = DEFAULT_WEIGHT_INIT,
                  bias_init: Initializer | None = None, resist_scale: float | None = None,
-                 g_conduct_factor: float | None = None, p_conn: float = 1.0, seed: int = 0) -> None:
+                 g_conduct_factor: float | None = None, p_conn: float = 1.0, mask: Any | None = None,
+                 weight_mask: Any | None = None, seed: int = 0) -> None:
         super().__init__(name)
         if (not isinstance(shape, (tuple, list)) or len(shape) != 2
                 or not all(isinstance(d, (int, np.integer)) and d > 0 for d in shape)):
@@ -53,12 +44,22 @@ class WeightedSynapse(Component):
         if resist_scale is None:
             resist_scale = 1.0 if g_conduct_factor is None else g_conduct_factor
         check_param(self.label, "p_conn", p_conn, P_CONN_RULE)
+        if mask is not None and weight_mask is not None:
+            raise ValueError(f"In {self.label}: `weight_mask` is an alias of `mask`; give one of them.")
         self.shape = (int(shape[0]), int(shape[1]))
         self.seed = seed
         rng = np.random.default_rng(seed)
         weights = weight_init(self.shape, rng)
-        mask = (rng.uniform(size=self.shape) < p_conn).astype(np.float64) if p_conn < 1 else np.ones(self.shape)
-        self._params = {"weights": weights * mask, "mask": mask, "resist_scale": np.asarray(float(resist_scale))}
+        drawn = (rng.uniform(size=self.shape) < p_conn).astype(np.float64) if p_conn < 1 else np.ones(self.shape)
+        given = mask if weight_mask is None else weight_mask
+        if given is not None:
+            given = np.asarray(given, dtype=np.float64)
+            if given.shape != self.shape:
+                raise ValueError(f"In {self.label}: `{'mask' if weight_mask is None else 'weight_mask'}` must have "
+                                 f"the weights' shape {self.shape}, got {given.shape}.")
+            check_param(self.label, "mask", given, MASK_RULE)
+            drawn = drawn * given
+        self._params = {"weights": weights * drawn, "mask": drawn, "resist_scale": np.asarray(float(resist_scale))}
         if bias_init is not None:
             self._params["biases"] = bias_init((self.shape[1],), rng)
         self.validate_params(self._params)
@@ -68,7 +69,7 @@ class WeightedSynapse(Component):
         return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(zlib.crc32(purpose.encode()),)))
 
     def param_rules(self) -> dict[str, ParamRule]:
-        return {"mask": ParamRule(low=0.0, high=1.0)}
+        return {"mask": MASK_RULE}
 
     def topology_params(self) -> tuple[str, ...]:
         return ("mask",)
@@ -130,15 +131,8 @@ class DenseSynapse(WeightedSynapse):
     def param_rules(self) -> dict[str, ParamRule]:
         rules = super().param_rules()
         if self.max_delay_steps:
-            rules["delays"] = ParamRule(low=1.0, high=float(self.max_delay_steps), unit="steps")
+            rules["delays"] = ParamRule(low=1.0, high=float(self.max_delay_steps), unit="steps", integer=True)
         return rules
-
-    def validate_params(self, params) -> None:
-        super().validate_params(params)
-        delays = params.get("delays")
-        if delays is not None and np.any(np.asarray(delays) != np.round(delays)):
-            bad = np.asarray(delays, np.float64)[np.asarray(delays) != np.round(delays)].ravel()[0]
-            raise ValueError(f"In {self.label}: `delays` must be whole numbers of steps, got {bad:g}.")
 
     def init_state(self, batch: int) -> dict[str, np.ndarray]:
         if not self.max_delay_steps:
