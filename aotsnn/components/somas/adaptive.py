@@ -67,7 +67,7 @@ class AdaptiveExponentialSoma(ExponentialSoma):
 
     so a spike at step k gates steps k+1 .. k+cd and clamps steps k+1 .. k+cl. Holding a gated V
     at or below theta is ours (spark-snn lets it run away when the reset lies above the rheobase:
-    deviation 7). The exponent is clamped as in ExponentialSoma, against theta.
+    docs/components.md, deviation 12). The exponent is clamped as in ExponentialSoma, against theta.
 
     State: v_rel (batch, n) [mV relative to rest]; `refractory` (batch, n) [steps, L] with cooldown
     or clamp_duration; `threshold_shift` (batch, n) [mV, theta_off] with threshold_delta;

@@ -3,7 +3,7 @@
 spark-snn 1.2 folded RefractoryExponentialSoma and SimplifiedAdaptiveExponentialSoma into options
 of AdaptiveExponentialSoma; these classes keep 1.1's names and defaults on the shared step, so a
 1.1 model runs unchanged. (1.1 itself ignores the input on step 0 and gates cd+1 steps: the
-presets follow the spec, deviation 6.)
+presets follow 1.2, docs/components.md deviation 16.)
 """
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ class ConductanceSynapse(WeightedSynapse):
 
     Weights as in ngclearn: with `is_nonplastic=True` (the default) every weight is 1, so g_syn_bar
     alone sets the conductance per spike (ngclearn draws W and then overwrites it with ones; the
-    p_conn mask is kept here, deviation 3); `is_nonplastic=False` draws W from `weight_init`
+    p_conn mask is kept here: docs/components.md, deviation 3); `is_nonplastic=False` draws W from `weight_init`
     (default uniform(0.025, 0.8)). A `weight_init` given with `is_nonplastic=True` would be
     overwritten, so it is refused. Conductance synapses have no bias (ngclearn's `bias_init` is
     unused there), so a `bias_init` is refused rather than silently ignored.
