@@ -17,9 +17,9 @@ from aotsnn.network import Network
 
 
 def build_ei_network(n_exc: int = 240, n_inh: int = 60, *, dt: float = 0.1, p_conn: float = 0.1,
-                     seed: int = 0) -> Network:
-    """Two populations, four projections; a few hundred neurons by default."""
-    net = Network("ei_demo", dt=dt)
+                     seed: int = 0, batch: int = 1) -> Network:
+    """Two populations, four projections; a few hundred neurons by default; `batch` samples."""
+    net = Network("ei_demo", dt=dt, batch=batch)
     sizes = {"exc": n_exc, "inh": n_inh}
     projections = {("exc", "exc"): (0.0, 0.02), ("exc", "inh"): (0.0, 0.03),
                    ("inh", "exc"): (-80.0, 0.06), ("inh", "inh"): (-80.0, 0.04)}

@@ -1,0 +1,111 @@
+"""The part of a sweep that runs on a worker: numpy and the thin runtime only (no jax, no TVM).
+
+The artifact reaches a worker as the bytes of a tar of its directory (`artifact_blob`) together
+with its content hash, the manifest's self-seal. Each worker process unpacks and loads it once
+(`load` checks every file hash and the seal against the expected one), keeps the Session, and runs
+every task it gets on it: a task is a pack of runs that share parameters; with a batch-B artifact
+up to B of them (different seeds) run side by side in one call, one sample each.
+"""
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aotsnn.runtime import Session, bfloat16_bits, bfloat16_values, load
+from aotsnn.runtime.format import MANIFEST, SEAL
+from aotsnn.sweep.inputs import make_inputs
+
+_SESSIONS: dict[str, tuple[Session, dict[str, np.ndarray]]] = {}   # digest -> (session, its build-time params)
+
+
+def artifact_digest(path: str | Path) -> str:
+    """The artifact's content hash: the seal of its manifest (which hashes every file)."""
+    return json.loads((Path(path) / MANIFEST).read_text())[SEAL]
+
+
+def artifact_blob(path: str | Path) -> bytes:
+    """The artifact directory as tar bytes (regular files at its top level only)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for file in sorted(Path(path).iterdir()):
+            if file.is_file() and not file.is_symlink():
+                tar.add(file, arcname=file.name, recursive=False)
+    return buffer.getvalue()
+
+
+def session_for(digest: str, blob: bytes, threads: int) -> tuple[Session, dict[str, np.ndarray]]:
+    """This process's Session of the artifact `digest`, unpacked and loaded on first use."""
+    if digest not in _SESSIONS:
+        where = Path(tempfile.mkdtemp(prefix=f"aotsnn-sweep-{digest[:12]}-")) / "model.aot"
+        where.mkdir()
+        with tarfile.open(fileobj=io.BytesIO(blob), mode="r") as tar:
+            tar.extractall(where, filter="data")      # refuses absolute paths, '..', links out of `where`
+        found = artifact_digest(where)
+        if found != digest:
+            raise RuntimeError(f"sweep worker: the artifact received has seal {found}, expected {digest}.")
+        session = load(where, threads=threads)
+        _SESSIONS[digest] = (session, session.params)
+    return _SESSIONS[digest]
+
+
+def reduce_output(values: np.ndarray, reduction: str) -> np.ndarray:
+    """(steps, *shape) -> what the monitor keeps: sum/mean over time, the last step, or all of it."""
+    return {"sum": lambda v: v.sum(axis=0), "mean": lambda v: v.mean(axis=0),
+            "last": lambda v: v[-1], "full": lambda v: v}[reduction](values)
+
+
+def run_pack(digest: str, blob: bytes, runs: list[dict[str, Any]], steps: int, recipe: dict[str, Any],
+             monitors: dict[str, str], threads: int = 1) -> list[dict[str, Any]]:
+    """Run `runs` (same params, different seeds; at most the artifact's batch) and reduce their
+    outputs. Returns one record per run: run_id, status ("ok", "failed", "non-finite"), message,
+    values (monitor leaf -> float64 array)."""
+    session, defaults = session_for(digest, blob, threads)
+    try:
+        session.set_params(**{**defaults, **runs[0]["params"]})
+    except (ValueError, TypeError) as exc:
+        return [failed(run, "failed", str(exc)) for run in runs]
+    layout = [(name, shape[1:]) for name, shape in session.layout["inputs"]]
+    made = [make_inputs(recipe, layout, steps, run["seed"]) for run in runs]
+    spare = [made[0]] * (batch_of(session) - len(runs))          # unused samples repeat the first run
+    inputs = {name: cast(session, np.concatenate([m[name] for m in made + spare], axis=1)) for name, _ in layout}
+    try:
+        final, outputs = session.run(session.init_state(), inputs)
+    except (ValueError, ArithmeticError) as exc:
+        return [failed(run, "failed", str(exc)) for run in runs]
+    records = []
+    for sample, run in enumerate(runs):
+        values = {leaf: decode(session, outputs[leaf][:, sample]) for leaf in monitors}
+        finite = all(np.isfinite(decode(session, v[sample])).all() for v in final.values())
+        if not finite or not all(np.isfinite(v).all() for v in values.values()):
+            records.append(failed(run, "non-finite", "the state or a monitored output became NaN or Inf"))
+            continue
+        records.append({"run_id": run["run_id"], "status": "ok", "message": "",
+                        "values": {leaf: reduce_output(v, monitors[leaf]) for leaf, v in values.items()}})
+    return records
+
+
+def batch_of(session: Session) -> int:
+    """Samples per call: the leading axis of the artifact's inputs (1 without inputs)."""
+    return session.layout["inputs"][0][1][0] if session.layout["inputs"] else 1
+
+
+def failed(run: dict[str, Any], status: str, message: str) -> dict[str, Any]:
+    return {"run_id": run["run_id"], "status": status, "message": message, "values": {}}
+
+
+def cast(session: Session, values: np.ndarray) -> np.ndarray:
+    """Inputs in the artifact's dtype (bfloat16 as bit patterns)."""
+    if session.precision == "bfloat16":
+        return bfloat16_bits(values)
+    return values.astype(session.dtype)
+
+
+def decode(session: Session, values: np.ndarray) -> np.ndarray:
+    """Artifact values as float64 (bfloat16 bit patterns decoded)."""
+    return (bfloat16_values(values) if session.precision == "bfloat16" else values).astype(np.float64)
