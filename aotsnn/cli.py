@@ -1,4 +1,4 @@
-"""The `aotsnn` command: demo, compile, run, verify, info, targets.
+"""The `aotsnn` command: demo, compile, run, verify, info, targets, sweep.
 
 Commands that compile or verify need the [compile] extra (jax, TVM); `run`, `info` and
 `targets` use only the thin runtime.
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import sys
 import time
@@ -14,7 +15,27 @@ from pathlib import Path
 
 import numpy as np
 
+from aotsnn.sweep.cli import add_sweep_parser
+
 DEFAULT_MODEL = "aotsnn.demo:build_ei_network"
+COMPILE_EXTRA = ("jax", "jaxlib", "tvm", "onnx", "onnxruntime", "rich")     # the [compile] extra's modules
+INSTALL_COMPILE = 'pip install "aotsnn[compile]"'
+
+
+def missing_compile_module() -> str | None:
+    """The first module of the [compile] extra that is not installed here, or None."""
+    for name in COMPILE_EXTRA:
+        try:
+            if importlib.util.find_spec(name) is None:
+                return name
+        except (ImportError, ValueError):
+            return name
+    return None
+
+
+def compile_extra_error(command: str, module: str) -> str:
+    return (f"error: 'aotsnn {command}' needs the [compile] extra (jax, TVM, ONNX, rich), and {module} is not "
+            f"installed: {INSTALL_COMPILE}")
 
 
 def load_model(spec: str):
@@ -150,12 +171,13 @@ def cmd_info(args) -> int:
     from aotsnn.runtime.harness import open_any
 
     m = open_any(args.artifact).manifest
+    build = m["build"]          # checked to be an object with workspace_bytes; the other facts may be absent
     print(json.dumps(m, indent=2) if args.json else "\n".join([
         f"model      {m['model']} (dt = {m['dt']} ms, batch {m.get('batch')})",
         f"target     {m['target']['name']} {m['target'].get('tvm_target')}",
         f"precision  {m['precision']}",
-        f"compiled   via {m.get('compile_path')}, {m['build']['kernels']} kernels, "
-        f"{m['build']['kernel_calls_per_step']} calls/step, workspace {m['build']['workspace_bytes']} bytes",
+        f"compiled   via {m.get('compile_path')}, {build.get('kernels', '?')} kernels, "
+        f"{build.get('kernel_calls_per_step', '?')} calls/step, workspace {build['workspace_bytes']} bytes",
         *[f"{group:<10} " + ", ".join(f"{l['name']}{tuple(l['shape'])}" for l in m["layout"][group])
           for group in ("params", "state", "inputs", "outputs")]]))
     return 0
@@ -164,13 +186,25 @@ def cmd_info(args) -> int:
 def cmd_targets(args) -> int:
     from aotsnn.targets import registry
 
+    missing = missing_compile_module()
     for target in registry().values():
         builds, why_not_built = target.builds_here()
+        if missing is not None:         # every target compiles through jax and TVM
+            builds, why_not_built = False, f"needs the [compile] extra ({missing} is not installed: {INSTALL_COMPILE})"
         runs, why_not_run = target.runs_here()
-        note = "" if runs else f"  (builds here; cannot run here: {why_not_run})" if builds else \
-            f"  (cannot build here: {why_not_built})"
-        print(f"{target.name:<16} {target.description}{note}")
+        print(f"{target.name:<16} {target.description}{target_note(builds, why_not_built, runs, why_not_run)}")
     return 0
+
+
+def target_note(builds: bool, why_not_built: str, runs: bool, why_not_run: str) -> str:
+    """What `aotsnn targets` adds after a target that cannot both build and run here."""
+    if builds and runs:
+        return ""
+    if builds:
+        return f"  (builds here; cannot run here: {why_not_run})"
+    if runs:
+        return f"  (runs here; cannot build here: {why_not_built})"
+    return f"  (cannot build here: {why_not_built})"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -180,14 +214,14 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=int, default=1000)
     demo.add_argument("--out", default="demo.aot")
     demo.add_argument("--precision", default="float32")
-    demo.set_defaults(func=cmd_demo)
+    demo.set_defaults(func=cmd_demo, needs_compile=True)
     comp = sub.add_parser("compile", help="compile MODULE:FUNCTION (returning a Network) to an artifact")
     comp.add_argument("model")
     comp.add_argument("--target", default="host")
     comp.add_argument("-o", "--output", required=True)
     comp.add_argument("--precision", default="float32")
     comp.add_argument("--no-cache", action="store_true")
-    comp.set_defaults(func=cmd_compile)
+    comp.set_defaults(func=cmd_compile, needs_compile=True)
     for name, func, helptext in (("run", cmd_run, "run an artifact with the thin runtime"),
                                  ("verify", cmd_verify, "compare an artifact with the JAX reference")):
         c = sub.add_parser(name, help=helptext)
@@ -206,17 +240,22 @@ def parser() -> argparse.ArgumentParser:
             c.add_argument("--targets", help="comma-separated targets: compile the model (--model, the artifact's, "
                                               f"or {DEFAULT_MODEL}) for each and print one equivalence matrix")
             c.add_argument("--out-dir", help="with --targets: keep the artifacts here")
-        c.set_defaults(func=func)
+        c.set_defaults(func=func, needs_compile=name == "verify")
     info = sub.add_parser("info", help="describe an artifact")
     info.add_argument("artifact")
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=cmd_info)
     sub.add_parser("targets", help="list compilation targets").set_defaults(func=cmd_targets)
+    add_sweep_parser(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    missing = missing_compile_module() if getattr(args, "needs_compile", False) else None
+    if missing is not None:
+        print(compile_extra_error(args.command, missing), file=sys.stderr)
+        return 2
     from aotsnn.runtime.format import ArtifactError
     from aotsnn.targets import TargetUnavailableError
     try:
