@@ -334,9 +334,11 @@ def driver_source(plan: Plan, layout: Layout) -> tuple[str, int]:
 
 # -- 2. the plain C entry point of a C bundle ------------------------------------------------------
 
-def c_api_source(plan: Plan, api: CApi) -> tuple[str, int]:
+def c_api_source(plan: Plan, api: CApi, arena: bool = False) -> tuple[str, int]:
     """(C source of `<model>.c`: init, run, step and last_error on the structs of `<model>.h`,
-    workspace bytes it needs). The kernels are `<model>_k_<kernel>` in `<model>_kernels.c`."""
+    workspace bytes it needs). The kernels are `<model>_k_<kernel>` in `<model>_kernels.c`;
+    with `arena`, they take TVM's workspace from `<model>_arena_*` there (aotsnn.export.arena),
+    which every run resets first."""
     layout, p = api.layout, api.prefix
     loop = TimeLoop(plan, layout, lambda k: f"{p}_k_{k}", "void*, void*, int32_t, void*")
     P, S = len(layout.params), len(layout.state)
@@ -355,6 +357,7 @@ def c_api_source(plan: Plan, api: CApi) -> tuple[str, int]:
            "  }",
            "  last_error[used] = '\\0';",
            "}", "",
+           *([f"void {p}_arena_reset(void);"] if arena else []),
            *loop.declarations(("params", "state", "inputs")), "",
            f"void {p}_init({p}_state *s) {{",
            f"  s->vars = {p}_initial_vars;",
@@ -363,7 +366,8 @@ def c_api_source(plan: Plan, api: CApi) -> tuple[str, int]:
            f"int {p}_run({p}_state *s, int64_t T, const {p}_inputs *in, {p}_outputs *out) {{",
            f"  if (T < 0) {{ static const char *msg[1] = {{\"T must be >= 0\"}}; {p}_error_from_parts(\"ValueError\", msg, 1); "
            "return -1; }",
-           f"  DLTensor P[{max(P, 1)}], S[{max(S, 1)}];"]
+           f"  DLTensor P[{max(P, 1)}], S[{max(S, 1)}];",
+           *([f"  {p}_arena_reset();"] if arena else [])]
     for i, leaf in enumerate(layout.params):
         out.append(_tensor_init(f"P[{i}]", f"&s->params->{api.member(leaf)}", f"param_shape_{i}", len(leaf.shape),
                                 leaf.dtype))

@@ -74,6 +74,11 @@ class Target:
         if self.artifact not in ARTIFACT_KINDS:
             raise ValueError(f"target '{self.name}': `artifact` must be one of {ARTIFACT_KINDS}, got {self.artifact!r}.")
 
+    @property
+    def nm_tool(self) -> str:
+        """binutils `nm` for the target: `size_tool` with `size` replaced by `nm`."""
+        return self.size_tool[:-len("size")] + "nm" if self.size_tool.endswith("size") else "nm"
+
     def missing(self) -> list[str]:
         """What this machine lacks to build and run the target: 'thing (apt-get install pkg)'."""
         absent = []

@@ -10,6 +10,12 @@
 int platform_read(const char *path, void *data, size_t bytes);
 /* Create or replace the file `path` with `bytes` bytes of `data`; 0 on success. */
 int platform_write(const char *path, const void *data, size_t bytes);
+/* A file written in pieces (the harness's trace, one state per step, so it needs no buffer):
+ * create or replace `path` (NULL on failure), append `bytes` of `data` (0 on success), close
+ * (0 on success). */
+void *platform_create(const char *path);
+int platform_append(void *file, const void *data, size_t bytes);
+int platform_close(void *file);
 /* `bytes` of memory for the harness's input and output buffers (never freed); NULL if none. */
 void *platform_alloc(size_t bytes);
 /* A monotonic clock in seconds (for steps per second). */

@@ -22,6 +22,14 @@ int platform_write(const char *path, const void *data, size_t bytes) {
   return (fclose(f) == 0 && put == bytes) ? 0 : -1;
 }
 
+void *platform_create(const char *path) { return fopen(path, "wb"); }
+
+int platform_append(void *file, const void *data, size_t bytes) {
+  return (bytes == 0 || fwrite(data, 1, bytes, (FILE *)file) == bytes) ? 0 : -1;
+}
+
+int platform_close(void *file) { return fclose((FILE *)file) == 0 ? 0 : -1; }
+
 void *platform_alloc(size_t bytes) { return malloc(bytes ? bytes : 1); }
 
 double platform_seconds(void) {

@@ -46,6 +46,22 @@ int platform_write(const char *path, const void *data, size_t bytes) {
   return (semihost(SYS_CLOSE, &handle) == 0 && missing == 0) ? 0 : -1;
 }
 
+/* Semihosting handles are small non-negative integers: the pointer is the handle plus one. */
+void *platform_create(const char *path) {
+  intptr_t handle = open_file(path, MODE_WRITE_BINARY);
+  return handle < 0 ? NULL : (void *)(handle + 1);
+}
+
+int platform_append(void *file, const void *data, size_t bytes) {
+  intptr_t args[3] = {(intptr_t)file - 1, (intptr_t)data, (intptr_t)bytes};
+  return (bytes == 0 || semihost(SYS_WRITE, args) == 0) ? 0 : -1;
+}
+
+int platform_close(void *file) {
+  intptr_t handle = (intptr_t)file - 1;
+  return semihost(SYS_CLOSE, &handle) == 0 ? 0 : -1;
+}
+
 void *platform_alloc(size_t bytes) {
   size_t size = (bytes + 7u) & ~(size_t)7u;
   if (size > (size_t)(__heap_end - heap_next)) return NULL;
