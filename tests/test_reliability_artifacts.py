@@ -131,9 +131,9 @@ def test_a_library_changed_between_check_and_load_is_refused(artifact_copy, monk
 
     real = session_module.load_library
 
-    def tampered(path, sha256):
+    def tampered(path, *args):
         path.write_bytes(path.read_bytes() + b"\0")      # after open_artifact hashed it
-        return real(path, sha256)
+        return real(path, *args)
 
     monkeypatch.setattr(session_module, "load_library", tampered)
     with pytest.raises(ArtifactError, match="model.so changed after the artifact was checked"):
@@ -153,6 +153,12 @@ def test_fuzzed_artifacts_never_crash_the_process(mode, small_artifact, tmp_path
     counts = run_fuzz(mode, small_artifact, tmp_path)
     assert sum(counts.values()) >= FUZZ_EXAMPLES, counts
     assert counts.get("ArtifactError", 0) > FUZZ_EXAMPLES // 4, f"the fuzz should mostly hit refusals: {counts}"
+
+
+def test_resealed_manifests_that_lie_about_dt_or_leaf_order_are_always_refused(small_artifact, tmp_path):
+    """Sealed, with every file hash right: only model.so's own identity can tell (issue 22)."""
+    counts = run_fuzz("lies", small_artifact, tmp_path)
+    assert counts == {"ArtifactError": FUZZ_EXAMPLES}, counts
 
 
 # -- the fuzz loops (run in a subprocess: `python test_reliability_artifacts.py MODE ARTIFACT DIR N`) --------
@@ -249,8 +255,50 @@ def _fuzz_manifest(artifact: Path, workdir: Path, examples: int) -> Counter:
             (work / MANIFEST).write_bytes(sealed_manifest(manifest))
         session = _outcome(lambda: load(work), counts)
         if session is not None:
+            assert (manifest["dt"], manifest["layout"]) == (original["dt"], original["layout"]), "a lie was loaded"
             zeros = {n: np.zeros((2, *s), session.dtype) for n, s in session.layout["inputs"]}
             _outcome(lambda: session.run(session.init_state(), zeros, steps=2), counts)
+
+    check()
+    return counts
+
+
+def _fuzz_lies(artifact: Path, workdir: Path, examples: int) -> Counter:
+    """Resealed manifests that lie about dt, or list the leaves of a group in another order (names
+    permuted among leaves of one shape, or the whole group reordered), hashes on or off: every
+    one must be refused."""
+    from hypothesis import given, settings, strategies as st
+
+    work = workdir / "lies.aot"
+    shutil.copytree(artifact, work)
+    original = json.loads((work / MANIFEST).read_text())
+    original.pop("manifest_sha256")
+    groups = [g for g in ("params", "state", "inputs", "outputs") if len(original["layout"][g]) > 1]
+    counts: Counter = Counter()
+
+    @settings(max_examples=examples, database=None, derandomize=DERANDOMIZE, deadline=None)
+    @given(st.data(), st.booleans())
+    def check(data, check_hashes):
+        manifest = copy.deepcopy(original)
+        if data.draw(st.booleans(), "dt lie"):
+            manifest["dt"] = data.draw(st.floats(1e-6, 10.0).filter(lambda dt: dt != original["dt"]), "dt")
+        else:
+            leaves = manifest["layout"][data.draw(st.sampled_from(groups), "group")]
+            order = data.draw(st.permutations(range(len(leaves))).filter(lambda p: list(p) != sorted(p)), "order")
+            if data.draw(st.booleans(), "names only"):       # same places, shapes; names moved among one shape
+                shape = leaves[order[0]]["shape"]
+                same = [i for i, leaf in enumerate(leaves) if leaf["shape"] == shape]
+                if len(same) > 1:
+                    names = [leaves[i]["name"] for i in same]
+                    for i, name in zip(same, names[1:] + names[:1]):
+                        leaves[i]["name"] = name
+                else:
+                    leaves[:] = [leaves[i] for i in order]
+            else:
+                leaves[:] = [leaves[i] for i in order]
+        (work / MANIFEST).write_bytes(sealed_manifest(manifest))
+        session = _outcome(lambda: load(work, check_hashes=check_hashes), counts)
+        assert session is None, f"a lying manifest loaded: {manifest['dt']}, {manifest['layout']}"
 
     check()
     return counts
@@ -287,5 +335,5 @@ def _fuzz_state(artifact: Path, workdir: Path, examples: int) -> Counter:
 
 if __name__ == "__main__":
     mode, artifact_dir, work_dir, n = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
-    loops = {"bytes": _fuzz_bytes, "manifest": _fuzz_manifest, "state": _fuzz_state}
+    loops = {"bytes": _fuzz_bytes, "manifest": _fuzz_manifest, "state": _fuzz_state, "lies": _fuzz_lies}
     print(json.dumps(dict(loops[mode](artifact_dir, work_dir, n))))

@@ -7,6 +7,7 @@ trigger, a trigger has no row, or a message differs from the table.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -128,6 +129,20 @@ def _set_in(manifest: dict, key: str, value) -> None:
     manifest[key] = value
 
 
+def _with_fifo(directory: Path, name: str) -> Path:
+    """`directory` with `name` replaced by a FIFO (reading it would block for ever)."""
+    (directory / name).unlink(missing_ok=True)
+    os.mkfifo(directory / name)
+    return directory
+
+
+def _params_with_full_mask(ctx: Context) -> bytes:
+    from aotsnn.runtime.format import arrays_from_file, arrays_to_bytes
+
+    params = arrays_from_file(ctx.artifact / "params.npz")
+    return arrays_to_bytes({**params, "ee.mask": np.ones_like(params["ee.mask"])})
+
+
 TRIGGERS: dict[str, Callable[[Context], object]] = {
     # components and network
     "soma-tau-negative": lambda ctx: ExponentialSoma("exc", 4, potential_tau=-5.0),
@@ -145,6 +160,7 @@ TRIGGERS: dict[str, Callable[[Context], object]] = {
     "net-param-unknown": lambda ctx: support.small_net().set_params(**{"exc.tau": 1.0}),
     "net-param-not-finite": lambda ctx: support.small_net().set_params(**{"ee.weights": np.full((40, 40), np.nan)}),
     "net-param-shape": lambda ctx: support.small_net().set_params(**{"ee.weights": np.zeros(3)}),
+    "net-param-not-integer": lambda ctx: support.delay_net().set_params(**{"syn.delays": np.array([1.5, 2, 3, 1])}),
     # compiling
     "target-unknown": lambda ctx: compile_network(support.small_net(), ctx.tmp / "x.aot", target="gpu9000"),
     "precision-unknown": lambda ctx: compile_network(support.small_net(), ctx.tmp / "x.aot", precision="int8"),
@@ -167,6 +183,15 @@ TRIGGERS: dict[str, Callable[[Context], object]] = {
     "file-missing": lambda ctx: load(ctx.copy_with("params.npz", None)),
     "file-corrupt": lambda ctx: load(ctx.copy_with("model.so", _flipped(ctx.artifact / "model.so"))),
     "file-truncated-unhashed": lambda ctx: load(ctx.copy_with("state.npz", b"PK\x03\x04"), check_hashes=False),
+    "file-not-regular": lambda ctx: load(_with_fifo(ctx.copy(), "state.npz")),
+    "file-too-large": lambda ctx: load(ctx.copy_with("params.npz", (ctx.artifact / "params.npz").read_bytes() + b"\0"),
+                                       check_hashes=False),
+    "library-truncated-unhashed": lambda ctx: load(ctx.copy_with("model.so", (ctx.artifact / "model.so").read_bytes()[:50000]),
+                                                   check_hashes=False),
+    "library-other-artifact": lambda ctx: load(support.resealed_copy(ctx.artifact, ctx.tmp / "forged.aot", files={
+        "model.so": (support.artifact_with_dt(0.2) / "model.so").read_bytes()})),
+    "library-leaf-order": lambda ctx: load(support.resealed_copy(ctx.artifact, ctx.tmp / "forged.aot", edit=support.swap_same_shape_state)),
+    "params-topology-at-load": lambda ctx: load(ctx.copy_with("params.npz", _params_with_full_mask(ctx)), check_hashes=False),
     # running
     "inputs-not-a-dict": lambda ctx: ctx.session.run(ctx.state, ctx.inputs["drive_exc"]),
     "input-missing": lambda ctx: ctx.session.run(ctx.state, {"drive_exc": ctx.inputs["drive_exc"]}),
@@ -185,6 +210,8 @@ TRIGGERS: dict[str, Callable[[Context], object]] = {
     "steps-bool": lambda ctx: ctx.session.run(ctx.state, ctx.inputs, steps=True),
     "steps-float": lambda ctx: ctx.session.run(ctx.state, ctx.inputs, steps=5.0),
     "steps-disagree": lambda ctx: ctx.session.run(ctx.state, ctx.inputs, steps=4),
+    "run-too-large": lambda ctx: ctx.session.run(ctx.state, {k: np.broadcast_to(v[:1], (10**10, *v.shape[1:]))
+                                                             for k, v in ctx.inputs.items()}),
     "step-time-axis": lambda ctx: ctx.session.step(ctx.state, ctx.inputs),
     "state-not-a-dict": lambda ctx: ctx.session.run(None, ctx.inputs),
     "state-other-model": lambda ctx: ctx.session.run({"exc.v": ctx.state["exc.v_rel"]}, ctx.inputs),
@@ -198,7 +225,11 @@ TRIGGERS: dict[str, Callable[[Context], object]] = {
     "set-param-unknown": lambda ctx: ctx.session.set_params(nope=1.0),
     "set-param-rule": lambda ctx: ctx.session.set_params(**{"exc.potential_tau": -5.0}),
     "set-param-rounds-to-zero": lambda ctx: load(support.artifact("float16")).set_params(
-        **{"exc.potential_tau": 1e-9}),
+        **{"exc.spike_slope": 1e-9}),
+    "set-param-float16-tau": lambda ctx: load(support.artifact("float16")).set_params(**{"exc.potential_tau": 1e-6}),
+    "set-param-not-integer": lambda ctx: load(support.delay_artifact()).set_params(
+        **{"syn.delays": np.array([1.5, 2, 3, 1])}),
+    "set-param-topology": lambda ctx: ctx.session.set_params(**{"ee.mask": np.ones((40, 40))}),
     "set-param-nan": lambda ctx: ctx.session.set_params(**{"ee.weights": np.full((40, 40), np.nan)}),
     "set-param-overflow": lambda ctx: ctx.session.set_params(**{"ee.syn_rest": 1e40}),
     "set-param-shape": lambda ctx: ctx.session.set_params(**{"ee.weights": np.zeros((3, 3))}),
@@ -208,6 +239,7 @@ TRIGGERS: dict[str, Callable[[Context], object]] = {
     "save-state-tree": lambda ctx: ctx.session.save_state({"exc.v_rel": ctx.state["exc.v_rel"]}, ctx.tmp / "s.npz"),
     "load-state-other-artifact": lambda ctx: ctx.session.load_state(_other_state_file(ctx)),
     "load-state-corrupt": lambda ctx: ctx.session.load_state(_written(ctx.tmp / "s.npz", b"PK\x03\x04 not a state")),
+    "load-state-not-regular": lambda ctx: ctx.session.load_state(_with_fifo(ctx.tmp, "s.npz") / "s.npz"),
 }
 
 

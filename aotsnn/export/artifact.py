@@ -23,7 +23,7 @@ import tvm
 import tvm_ffi
 
 import aotsnn
-from aotsnn.export.driver import driver_source
+from aotsnn.export.driver import driver_source, identity_source
 from aotsnn.export.errors import ExportError
 from aotsnn.export.cuda_build import build_cuda_library
 from aotsnn.export.kernels import build_kernels, plan_kernels
@@ -40,12 +40,13 @@ from aotsnn.export.publish import (
 from aotsnn.export.sparse_matmul import MAX_SPARSE_DENSITY
 from aotsnn.export.stablehlo_import import canonical_text, import_stablehlo
 from aotsnn.network import Network
-from aotsnn.runtime.format import HASHED_FILES
+from aotsnn.runtime.format import HASHED_FILES, layout_fingerprint, library_identity
 from aotsnn.targets import Target, TargetUnavailableError
 from aotsnn.targets import get as get_target
 
 COMPILE_PATHS = ("stablehlo", "onnx")
 THREAD_POOL = Path(__file__).parent / "csrc" / "thread_pool.c"
+IDENTITY_FILE = "identity.c"     # aotsnn_identity(), generated per build (driver.identity_source)
 
 
 def cache_dir() -> Path:
@@ -76,14 +77,16 @@ def build_library(stablehlo_text: str, layout: Layout, target: Target, tvm_targe
                   progress=None, timings: dict | None = None,
                   topology: dict[str, np.ndarray] | None = None,
                   sparse_threshold: float = MAX_SPARSE_DENSITY, compile_path: str = "stablehlo",
-                  onnx_model: bytes | None = None) -> tuple[Path, dict]:
+                  onnx_model: bytes | None = None, *, identity: dict) -> tuple[Path, dict]:
     """Compile StableHLO text to `workdir/model.so` for `target` (its TVM target specialised to
-    this machine: `tvm_target`); returns (path, build facts).
+    this machine: `tvm_target`); returns (path, build facts). `identity`
+    (aotsnn.runtime.format.library_identity) is compiled in as `aotsnn_identity`.
 
     `topology` (parameter name -> value) lets the importer specialise kernels to connection masks.
     `compile_path="onnx"` imports `onnx_model` (the same step) with TVM's ONNX frontend instead.
     """
     timings = {} if timings is None else timings
+    (workdir / IDENTITY_FILE).write_text(identity_source(identity))     # linked in, then removed
     index = {leaf.name: i for i, leaf in enumerate(layout.params)}
     masks = {index[k]: v for k, v in (topology or {}).items()}
     if compile_path == "onnx":
@@ -96,7 +99,7 @@ def build_library(stablehlo_text: str, layout: Layout, target: Target, tvm_targe
         with _stage(progress, "build CUDA kernels and driver (TVM, nvcc)", timings):
             plan, funcs = plan_kernels(relax_mod, layout)
             library, workspace = build_cuda_library(plan, funcs, layout, tvm_target, target.extra["arches"],
-                                                    target.cc, workdir)
+                                                    target.cc, workdir, extra_sources=[workdir / IDENTITY_FILE])
         driver_file = "driver.cu"
     else:
         with _stage(progress, "fuse and build kernels (TVM)", timings):
@@ -108,11 +111,13 @@ def build_library(stablehlo_text: str, layout: Layout, target: Target, tvm_targe
         with _stage(progress, "link kernels + driver", timings):
             try:
                 kernels.library.export_library(
-                    str(library), addons=[str(workdir / driver_file), str(THREAD_POOL)], cc=target.cc,
+                    str(library), addons=[str(workdir / driver_file), str(THREAD_POOL), str(workdir / IDENTITY_FILE)],
+                    cc=target.cc,
                     options=[f"-I{tvm_ffi.libinfo.find_include_path()}",
                              f"-I{tvm_ffi.libinfo.find_dlpack_include_path()}", *target.cflags])
             except Exception as exc:
                 raise ExportError(f"linking the artifact for target '{target.name}' failed: {exc}") from exc
+    (workdir / IDENTITY_FILE).unlink()
     facts = {"kernels": len({c.kernel for c in plan.calls}),
              "kernel_calls_per_step": sum(not c.invariant for c in plan.calls),
              "hoisted_kernel_calls": sum(c.invariant for c in plan.calls),
@@ -152,10 +157,11 @@ def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host
         onnx_model = export_onnx(lowered.stablehlo_text, *step_names(lowered.layout), graph_name=net.name)
     topology, hashes = topology_hashes(net, precision)
     tvm_target, cpu = specialise(target_spec)
+    layout_json = {g: [leaf.to_json() for leaf in getattr(lowered.layout, g)] for g in ("params", "state", "inputs", "outputs")}
     key = hashlib.sha256(json.dumps([canonical_text(lowered.stablehlo_text), target_spec.name, tvm_target,
                                      list(target_spec.cflags), target_spec.extra, precision, aotsnn.__version__,
                                      compiler_fingerprint(), hashes, sparse_threshold, compile_path,
-                                     tvm.__version__]).encode()).hexdigest()
+                                     tvm.__version__, net.dt, layout_fingerprint(layout_json)]).encode()).hexdigest()
     with staging_for(out) as staging:
         cached = cache_dir() / key
         if use_cache and (cached / "model.so").exists() and (cached / "build.json").exists():
@@ -164,7 +170,8 @@ def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host
                 shutil.copy(cached / name, staging / name)
         else:
             _, facts = build_library(lowered.stablehlo_text, lowered.layout, target_spec, tvm_target, staging,
-                                     progress, timings, topology, sparse_threshold, compile_path, onnx_model)
+                                     progress, timings, topology, sparse_threshold, compile_path, onnx_model,
+                                     identity=library_identity(key, net.dt, precision, layout_json))
             facts["cache_hit"] = False
             if use_cache:
                 cached.mkdir(parents=True, exist_ok=True)

@@ -13,10 +13,14 @@ link into one program):
     void ei_demo_init(ei_demo_state *s);                 initial state, compiled-in parameters
     int  ei_demo_run(ei_demo_state *s, int64_t T, const ei_demo_inputs *in, ei_demo_outputs *out);
     int  ei_demo_step(ei_demo_state *s, const ei_demo_inputs *in, ei_demo_outputs *out);
+    int  ei_demo_check_params(const ei_demo_params *p);  0, or -1 and last_error says which and why
     const char *ei_demo_last_error(void);
 
 Parameters are run-time inputs: point `s->params` at your own (changed) copy of
-`ei_demo_default_params`. Memory is the caller's and static: nothing is allocated.
+`ei_demo_default_params`. `run` and `step` check them first, by the rules of the Python runtime
+(aotsnn.runtime.params): finite, each range rule of the model, whole numbers where the rule
+asks, and topology (connection masks) unchanged from the compiled values; a bad parameter makes
+them return -1 before any step. Memory is the caller's and static: nothing is allocated.
 Every leaf has the artifact's precision, so a struct is its leaves packed in layout order
 (the driver checks at compile time that the C compiler agrees; the Python harness relies on it).
 """
@@ -29,6 +33,7 @@ import numpy as np
 
 from aotsnn.export.errors import ExportError
 from aotsnn.export.lower import Layout, Leaf
+from aotsnn.runtime.params import describe_rule
 
 C_FLOATS = {"float32": ("float", "f"), "float64": ("double", "")}
 STRUCTS = {"params": "params", "state": "vars", "inputs": "inputs", "outputs": "outputs"}
@@ -73,9 +78,14 @@ class CApi:
     dt: float
     batch: int
     error_bytes: int = 256
+    rules: tuple[tuple[str, dict], ...] = ()         # (parameter, manifest rule) for check_params
+    topology: tuple[str, ...] = ()                   # parameters fixed at compile time
 
     @classmethod
-    def of(cls, model: str, layout: Layout, dt: float, batch: int) -> "CApi":
+    def of(cls, model: str, layout: Layout, dt: float, batch: int, rules: dict[str, dict] | None = None,
+           topology: tuple[str, ...] = ()) -> "CApi":
+        """The API of `model`; `rules` (name -> ParamRule.to_json()) and `topology` (mask names)
+        are what `<model>_check_params` enforces."""
         for group in STRUCTS:
             leaves = getattr(layout, group)
             for leaf in leaves:
@@ -87,7 +97,8 @@ class CApi:
             if clash:
                 raise ExportError(f"the {group} leaves of '{model}' give the same C member name "
                                   f"{clash[0]!r}; rename one of them.")
-        return cls(model, c_identifier(model), layout, dt, batch)
+        return cls(model, c_identifier(model), layout, dt, batch, rules=tuple(sorted((rules or {}).items())),
+                   topology=tuple(topology))
 
     def member(self, leaf: Leaf) -> str:
         return c_identifier(leaf.name)
@@ -139,6 +150,9 @@ class CApi:
                 f"void {p}_init({p}_state *s);",
                 f"int {p}_run({p}_state *s, int64_t T, const {p}_inputs *in, {p}_outputs *out);",
                 f"int {p}_step({p}_state *s, const {p}_inputs *in, {p}_outputs *out);",
+                "/* 0 when every parameter obeys the model's rules (run and step check first); otherwise -1,",
+                " * and last_error names the parameter and the rule. */",
+                f"int {p}_check_params(const {p}_params *p);",
                 "/* The message of the last failure (\"\" if none); not thread safe. */",
                 f"const char *{p}_last_error(void);", "",
                 "#ifdef __cplusplus", "}", "#endif", f"#endif  /* {P}_H_ */"]
@@ -157,10 +171,61 @@ class CApi:
         return (f"/* aotsnn reads and writes these structs as packed leaves: refuse to compile otherwise. */\n"
                 f"typedef char {self.prefix}_layout_is_packed[(\n    {body}) ? 1 : -1];\n")
 
+    def check_params_source(self) -> str:
+        """C of `<model>_check_params`: every parameter finite and within its rule (whole numbers
+        where the rule says `integer`), every topology parameter equal to its compiled value.
+        Messages are those of aotsnn.runtime.params without the value (C99 has no portable %g
+        here: bare-metal printf is large)."""
+        p, rules = self.prefix, dict(self.rules)
+        out = [f"void {p}_error_from_parts(const char *kind, const char **parts, int32_t n);",
+               f"static int {p}_refuse(const char *message) {{ {p}_error_from_parts(\"ValueError\", &message, 1); "
+               "return -1; }", "",
+               "/* 1 when one of the n values is not finite or breaks the rule [low, high] (open ends: strict). */",
+               "static int breaks_rule(const PARAM_T *v, long n, int has_low, double low, int low_open, int has_high,",
+               "                       double high, int high_open, int integer) {",
+               "  for (long i = 0; i < n; ++i) {",
+               "    const double x = (double)v[i];",
+               "    if (!(x - x == 0.0)) return 1;                /* NaN or Inf (no libm call) */",
+               "    if (has_low && (low_open ? x <= low : x < low)) return 1;",
+               "    if (has_high && (high_open ? x >= high : x > high)) return 1;",
+               "    if (integer && (x < 0 ? -x : x) < 4503599627370496.0 && x != (double)(long long)x) return 1;  /* 2^52 */",
+               "  }",
+               "  return 0;",
+               "}", "",
+               "/* 1 when the n bytes at a and b differ (bit for bit; a C bundle links no memcmp). */",
+               "static int differs(const void *a, const void *b, long n) {",
+               "  const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;",
+               "  for (long i = 0; i < n; ++i) if (x[i] != y[i]) return 1;",
+               "  return 0;",
+               "}", "",
+               f"int {p}_check_params(const {p}_params *p) {{"]
+        for leaf in self.layout.params:
+            member, size = self.member(leaf), int(np.prod(leaf.shape, dtype=np.int64))
+            rule = rules.get(leaf.name)
+            if rule is None:
+                test, text = f"breaks_rule((const PARAM_T *)&p->{member}, {size}, 0, 0, 0, 0, 0, 0, 0)", "must be finite"
+            else:
+                bounds = ", ".join(str(x) for x in (
+                    int(rule["low"] is not None), repr(float(rule["low"] or 0)), int(rule["low_open"]),
+                    int(rule["high"] is not None), repr(float(rule["high"] or 0)), int(rule["high_open"]),
+                    int(bool(rule.get("integer")))))
+                test = f"breaks_rule((const PARAM_T *)&p->{member}, {size}, {bounds})"
+                text = f"must be {describe_rule(rule)} and finite"
+            out.append(f'  if ({test}) return {p}_refuse("parameter \'{leaf.name}\' {text}");')
+            if leaf.name in self.topology:
+                out.append(f"  if (differs(&p->{member}, &{p}_default_params.{member}, (long)sizeof p->{member})) "
+                           f'return {p}_refuse("parameter \'{leaf.name}\' is topology, fixed when \'{self.model}\' '
+                           'was compiled (kernels are specialised to it); recompile to change it");')
+        out += ["  (void)p;", "  return 0;", "}", ""]
+        return "\n".join(out)
+
     def data_source(self, params: dict[str, np.ndarray], state: dict[str, np.ndarray]) -> str:
         """`<model>_data.c`: the compiled-in parameters and the initial state, exact (hex floats)."""
-        out = [f"/* Generated by aotsnn: compiled-in parameters and initial state of '{self.model}'. */",
-               f'#include "{self.prefix}.h"', "#include <math.h>", ""]
+        dtype = self.layout.params[0].dtype if self.layout.params else "float32"
+        out = [f"/* Generated by aotsnn: compiled-in parameters and initial state of '{self.model}', and the",
+               " * parameter checks. */",
+               f'#include "{self.prefix}.h"', "#include <math.h>", "",
+               f"#define PARAM_T {C_FLOATS[dtype][0]}", ""]
         for group, values, name in (("params", params, f"{self.prefix}_default_params"),
                                     ("state", state, f"{self.prefix}_initial_vars")):
             leaves = getattr(self.layout, group)
@@ -173,4 +238,4 @@ class CApi:
             if not leaves:
                 out.append("  0")
             out += ["};", ""]
-        return "\n".join(out)
+        return "\n".join(out) + self.check_params_source()

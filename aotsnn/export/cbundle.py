@@ -141,7 +141,8 @@ def write_sources(directory: Path, net: Network, precision: str, target: Target,
     """Generate the bundle's sources into `directory`; returns (build facts, the kernels)."""
     lowered = lowered or lower_step(net, precision)
     layout = lowered.layout
-    api = CApi.of(net.name, layout, net.dt, net.batch)
+    api = CApi.of(net.name, layout, net.dt, net.batch, rules={k: r.to_json() for k, r in net.param_rules().items()},
+                  topology=tuple(topology))
     kernels, hit = kernels_for(net, lowered, precision, target, topology, use_cache)
     driver, workspace = c_api_source(kernels.plan, api, arena=kernels.arena.nbytes > 0)
     p = api.prefix

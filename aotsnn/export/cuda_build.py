@@ -235,9 +235,9 @@ class CudaDriver:
 
 
 def build_cuda_library(plan: Plan, funcs: tvm.IRModule, layout: Layout, tvm_target: dict, arches: tuple[str, ...],
-                       nvcc: str, workdir: Path) -> tuple[Path, int]:
-    """Schedule, generate and nvcc-compile `workdir/model.so` (its source kept as driver.cu);
-    returns (library, workspace bytes of the host-side argument)."""
+                       nvcc: str, workdir: Path, extra_sources: list[Path] = ()) -> tuple[Path, int]:
+    """Schedule, generate and nvcc-compile `workdir/model.so` (its source kept as driver.cu, plus
+    `extra_sources`); returns (library, workspace bytes of the host-side argument)."""
     target = tvm.target.Target({**tvm_target, "arch": arches[0]}, host="llvm")
     scheduled = schedule_cuda(funcs, target)
     try:
@@ -249,7 +249,8 @@ def build_cuda_library(plan: Plan, funcs: tvm.IRModule, layout: Layout, tvm_targ
     library = workdir / "model.so"
     gencode = [flag for arch in arches for flag in ("-gencode", f"arch=compute_{arch[3:]},code={arch}")]
     command = [nvcc, *NVCC_FLAGS, *gencode, f"-I{tvm_ffi.libinfo.find_include_path()}",
-               f"-I{tvm_ffi.libinfo.find_dlpack_include_path()}", str(workdir / "driver.cu"), "-o", str(library)]
+               f"-I{tvm_ffi.libinfo.find_dlpack_include_path()}", str(workdir / "driver.cu"),
+               *map(str, extra_sources), "-o", str(library)]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise ExportError(f"nvcc failed on {workdir / 'driver.cu'}:\n{result.stderr[-4000:]}")

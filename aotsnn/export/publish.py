@@ -82,6 +82,7 @@ def publish(staging: Path, out: Path, *, net: Network, lowered: LoweredStep, pre
         "topology": topology,
         "build": facts,
         "files": {name: sha256_of(staging / name) for name in files},
+        "file_bytes": {name: (staging / name).stat().st_size for name in files},     # caps, even unhashed
     }
     write_atomic(staging / MANIFEST, sealed_manifest(manifest))
     if out.exists():

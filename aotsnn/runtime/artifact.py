@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +73,8 @@ def open_artifact(path: str | Path, *, check_hashes: bool = True) -> Artifact:
     if lacking:
         raise ArtifactError(f"{path} was compiled for CPU '{target.get('mcpu')}' and uses {', '.join(lacking)}, "
                             "which this CPU lacks; rebuild the artifact on this machine (or use the 'c' target).")
+    for name in dict.fromkeys([*HASHED_FILES, *manifest["files"]]):
+        _check_file(path, name, manifest.get("file_bytes", {}).get(name))
     if check_hashes:
         for name in dict.fromkeys([*HASHED_FILES, *manifest["files"]]):
             expected = manifest["files"].get(name)
@@ -82,3 +86,20 @@ def open_artifact(path: str | Path, *, check_hashes: bool = True) -> Artifact:
                 raise ArtifactError(f"{path}: {name} does not match its hash in the manifest (corrupt or "
                                     f"modified: expected {expected[:12]}..., got {actual[:12]}...).")
     return Artifact(path, manifest, check_hashes)
+
+
+def _check_file(path: Path, name: str, max_bytes: int | None) -> None:
+    """`name` (when present) is a regular file (not a device, FIFO, socket or directory, which
+    could block or never end) of at most `max_bytes`; a missing file is reported later."""
+    try:
+        info = os.stat(path / name)         # follows a symbolic link to what it names
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ArtifactError(f"{path}: cannot read {name}: {exc}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise ArtifactError(f"{path}: {name} is not a regular file (a device, FIFO, socket or directory); "
+                            "refusing to read it.")
+    if max_bytes is not None and info.st_size > max_bytes:
+        raise ArtifactError(f"{path}: {name} has {info.st_size} bytes, more than the {max_bytes} the manifest "
+                            "records; refusing to read it.")

@@ -21,14 +21,17 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 
-FORMAT_VERSION = 3     # 2: the manifest is sealed (manifest_sha256); 3: aotsnn_run takes `refresh`, aotsnn_threads
+FORMAT_VERSION = 4     # 2: the manifest is sealed (manifest_sha256); 3: aotsnn_run takes `refresh`, aotsnn_threads;
+                       # 4: model.so carries its identity (aotsnn_identity), the manifest the file sizes
 MANIFEST = "manifest.json"
 # Every library artifact has these; the manifest may list more (the driver source: driver.c, or
 # driver.cu for cuda), and every listed file is checked too.
@@ -57,6 +60,22 @@ def manifest_digest(manifest: Mapping) -> str:
 def sealed_manifest(manifest: Mapping) -> bytes:
     """The bytes of manifest.json: `manifest` plus its seal, indented for people to read."""
     return json.dumps({**manifest, SEAL: manifest_digest(manifest)}, indent=2).encode()
+
+
+def layout_fingerprint(layout: Mapping) -> str:
+    """SHA-256 of every leaf's group, position, name, shape and dtype: the layout model.so was built for."""
+    leaves = [[group, leaf["name"], list(leaf["shape"]), leaf["dtype"]]
+              for group in ("params", "state", "inputs", "outputs") for leaf in layout[group]]
+    return hashlib.sha256(json.dumps(leaves, separators=(",", ":")).encode()).hexdigest()
+
+
+def library_identity(build: str, dt: float, precision: str, layout: Mapping) -> dict:
+    """What model.so says about itself (the `aotsnn_identity` function returns it as JSON): its
+    build hash (the manifest's `cache_key`), dt, precision, leaf order and layout fingerprint.
+    `load` checks it against the manifest, so a library placed in another artifact is refused."""
+    return {"build": build, "dt": dt, "precision": precision,
+            "leaves": {group: [leaf["name"] for leaf in layout[group]] for group in ("params", "state", "inputs", "outputs")},
+            "layout": layout_fingerprint(layout)}
 
 
 def numpy_dtype(dtype: str) -> np.dtype:
@@ -106,13 +125,17 @@ def write_atomic(path: Path, data: bytes) -> None:
     """Write `data` to `path` through a temporary file and a rename: a crash leaves the old file.
 
     The file is fsynced before the rename and the directory after it, so once this returns the
-    new contents survive a power loss; before that, `path` holds the old contents, whole.
+    new contents survive a power loss; before that, `path` holds the old contents, whole. A
+    symbolic link is written through (its target is replaced, the link stays); an existing file
+    keeps its permission bits, a new one is private to its owner (0600).
     """
-    path = Path(path)
+    path = Path(os.path.realpath(path)) if Path(path).is_symlink() else Path(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"cannot write {path}: the directory {path.parent} does not exist.")
+    mode = _mode_for(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -129,6 +152,14 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.close(directory)
 
 
+def _mode_for(path: Path) -> int:
+    """The permission bits of the existing `path`; 0600 (private) for a new file."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return 0o600
+
+
 def arrays_to_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
     buffer = io.BytesIO()
     np.savez(buffer, **{k: np.asarray(v, order="C") for k, v in arrays.items()})
@@ -136,7 +167,14 @@ def arrays_to_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
 
 
 def arrays_from_file(path: Path) -> dict[str, np.ndarray]:
-    """Read an .npz written by `arrays_to_bytes`; a corrupt file raises ArtifactError."""
+    """Read an .npz written by `arrays_to_bytes`; a corrupt file (or one that is not a regular
+    file: a FIFO would block, a device never end) raises ArtifactError."""
+    try:
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        regular = True          # missing or unreadable: np.load says why, below
+    if not regular:
+        raise ArtifactError(f"{path} is not a regular file (a device, FIFO, socket or directory); refusing to read it.")
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
@@ -145,3 +183,24 @@ def arrays_from_file(path: Path) -> dict[str, np.ndarray]:
         # included), NotImplementedError (a flipped compression method), zlib.error, EOFError,
         # ValueError (a bad .npy header), MemoryError (a huge shape read from a bad header).
         raise ArtifactError(f"{path} is not a readable array file: {exc}") from exc
+
+
+def memory_bytes() -> int | None:
+    """This machine's physical memory in bytes (None where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_run_size(outputs: list[tuple[str, tuple[int, ...]]], dtype: np.dtype, inputs: Mapping[str, np.ndarray],
+                   steps: int) -> None:
+    """Refuse a run of `steps` whose outputs, and the copies of its non-contiguous inputs, need
+    more bytes than this machine has, before any pass over the inputs (a broadcast view can
+    claim 10**10 steps at no cost; summing it would take minutes before the allocation fails)."""
+    step_bytes = sum(math.prod(shape) for _, shape in outputs) * np.dtype(dtype).itemsize
+    needed = steps * step_bytes + sum(v.nbytes for v in inputs.values() if not v.flags.c_contiguous)
+    available = memory_bytes()
+    if available is not None and needed > available:
+        raise ValueError(f"a run of {steps} steps needs {needed} bytes for its outputs and input copies, more than "
+                         f"this machine's {available} bytes of memory; run fewer steps per call.")

@@ -27,7 +27,9 @@ from typing import Mapping
 import numpy as np
 
 from aotsnn.runtime.artifact import Artifact, open_artifact
-from aotsnn.runtime.format import MANIFEST, SEAL, ArtifactError, arrays_from_file, manifest_digest, sha256_of
+from aotsnn.runtime.format import (MANIFEST, SEAL, ArtifactError, arrays_from_file, check_run_size, manifest_digest,
+                                   sha256_of)
+from aotsnn.runtime.params import ParamChecker
 from aotsnn.targets import require
 
 RUN, TRACE = 0, 1
@@ -48,7 +50,11 @@ class HarnessSession:
         self.target = require(m["target"]["name"])
         self.harness = artifact.path / "c" / "harness"
         self.last_run_seconds: float | None = None
-        self._params = self._read_arrays("params.npz", "params")
+        self._checker = ParamChecker(m)
+        try:
+            self._params = self._checker.stage(self._read_arrays("params.npz", "params"))
+        except (ValueError, TypeError) as exc:      # e.g. a mask that is not the compiled connectivity
+            raise ArtifactError(f"params.npz of {artifact.path}: {exc}") from exc
 
     # -- parameters and state -------------------------------------------------------------------
     @property
@@ -56,17 +62,10 @@ class HarnessSession:
         return {k: v.copy() for k, v in self._params.items()}
 
     def set_params(self, **values: object) -> None:
-        """Change parameters by leaf name; values are cast to the artifact precision."""
-        shapes = dict(self.layout["params"])
-        staged = dict(self._params)
-        for name, value in values.items():
-            if name not in shapes:
-                raise ValueError(f"'{self.name}' has no parameter '{name}'; parameters: {', '.join(shapes)}.")
-            array = np.asarray(value)
-            if array.shape != shapes[name]:
-                raise ValueError(f"parameter '{name}' must have shape {shapes[name]}, got {array.shape}.")
-            staged[name] = array.astype(self.dtype)
-        self._params = staged
+        """Change parameters by leaf name, by the rules of `aotsnn.runtime.Session.set_params`
+        (aotsnn.runtime.params: shape, precision, range, finiteness, topology); either every value
+        is taken or none is."""
+        self._params = {**self._params, **self._checker.stage(values)}
 
     def init_state(self) -> dict[str, np.ndarray]:
         """The initial state stored in the artifact (a fresh copy)."""
@@ -143,6 +142,7 @@ class HarnessSession:
             raise ValueError(f"`steps` must be a non-negative integer, got {steps!r}.")
         self._check(state, "state", "state")
         self._check(inputs, "inputs", "inputs", steps=steps)
+        check_run_size(self.layout["outputs"], self.dtype, inputs, steps)
         if check_finite:
             for name, value in inputs.items():
                 if not np.all(np.isfinite(value)):
@@ -153,9 +153,14 @@ class HarnessSession:
             steps: int | None = None, check_finite: bool = True) -> tuple[dict, dict]:
         """Advance T steps in one `<model>_run`; inputs (T, batch, ...) -> outputs (T, batch, ...)."""
         steps = self._prepare(state, inputs, steps, check_finite)
+        if steps == 0:      # no step to take (and C has no zero-length arrays for the harness to read)
+            return {k: v.copy() for k, v in state.items()}, self._empty_outputs()
         files = self._launch(RUN, state, inputs, steps)
         self.last_run_seconds = float(np.frombuffer(files["seconds.bin"], np.float64)[0])
         return self._unpack("state", files["vars_out.bin"]), self._unpack("outputs", files["outputs.bin"], steps)
+
+    def _empty_outputs(self) -> dict[str, np.ndarray]:
+        return {name: np.empty((0, *shape), self.dtype) for name, shape in self.layout["outputs"]}
 
     def step(self, state: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray],
              *, check_finite: bool = True) -> tuple[dict, dict]:
@@ -169,6 +174,8 @@ class HarnessSession:
                    *, check_finite: bool = True) -> tuple[list[dict], list[dict]]:
         """([s_0, ..., s_T], [outputs of step 0, ...]): T calls of `<model>_step` from `state`."""
         steps = self._prepare(state, inputs, None, check_finite)
+        if steps == 0:
+            return [dict(state)], []
         files = self._launch(TRACE, state, inputs, steps)
         trace = self._unpack("state", files["trace.bin"], steps)
         outputs = self._unpack("outputs", files["outputs.bin"], steps)

@@ -80,6 +80,8 @@ def _check_rule(where: str, field: str, rule: Any) -> None:
     for flag in ("low_open", "high_open"):
         value = rule.get(flag, MISSING)
         _require(where, f"{field}.{flag}", isinstance(value, bool), "true or false", value)
+    _require(where, f"{field}.integer", isinstance(rule.get("integer", False), bool), "true or false",
+             rule.get("integer"))
     _require(where, f"{field}.unit", isinstance(rule.get("unit", ""), str), "a string", rule.get("unit"))
 
 
@@ -109,6 +111,8 @@ def check_manifest(manifest: Mapping, where: str) -> None:
         "a SHA-256 hex digest", digest))
     for name in manifest["files"]:
         _require(where, "files", FILE_NAME.fullmatch(name) is not None, "paths inside the artifact", name)
+    _check_dict_of(where, "file_bytes", manifest.get("file_bytes", {}), lambda field, size: _require(
+        where, field, _is_int(size) and size >= 0, "a non-negative integer", size))
     workspace = _mapping(where, "build", manifest.get("build", MISSING)).get("workspace_bytes", MISSING)
     _require(where, "build.workspace_bytes", _is_int(workspace) and workspace >= 0,
              "a non-negative integer", workspace)

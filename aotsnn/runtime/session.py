@@ -15,7 +15,6 @@ are serialised); independent sessions of one artifact share nothing.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 import threading
@@ -27,9 +26,10 @@ import tvm_ffi
 
 from aotsnn.runtime.artifact import Artifact, open_artifact
 from aotsnn.runtime.dlpack import tensor
-from aotsnn.runtime.format import (ArtifactError, arrays_from_file, bfloat16_bits, bfloat16_values, numpy_dtype,
+from aotsnn.runtime.format import (ArtifactError, arrays_from_file, bfloat16_values, check_run_size, numpy_dtype,
                                    write_atomic)
-from aotsnn.runtime.library import load_library
+from aotsnn.runtime.library import check_identity, load_library
+from aotsnn.runtime.params import ParamChecker
 
 ALIGN = 64
 
@@ -63,7 +63,10 @@ class Session:
                        for g in ("params", "state", "inputs", "outputs")}
         self.param_rules = m.get("param_rules", {})
         self.topology = m.get("topology", {})
-        self._module = load_library(artifact.library, m["files"].get("model.so") if artifact.hashes_checked else None)
+        self._checker = ParamChecker(m)
+        self._module = load_library(artifact.library, m["files"].get("model.so") if artifact.hashes_checked else None,
+                                    m.get("file_bytes", {}).get("model.so"))
+        check_identity(self._module, m, artifact.path)
         try:
             self._run = self._module["aotsnn_run"]
         except Exception as exc:
@@ -77,7 +80,10 @@ class Session:
                                 f"{m['build']['workspace_bytes']} bytes the manifest asks for.") from exc
         self._lock = threading.Lock()
         self._params: dict[str, np.ndarray] = {}
-        self.set_params(**self._read_arrays("params.npz", "params"))
+        try:
+            self.set_params(**self._read_arrays("params.npz", "params"))
+        except (ValueError, TypeError) as exc:      # e.g. a mask that is not the compiled connectivity
+            raise ArtifactError(f"params.npz of {artifact.path}: {exc}") from exc
         self._initial_state = self._read_arrays("state.npz", "state")     # read once: checked at load
 
     # -- threads ------------------------------------------------------------------------------
@@ -108,70 +114,21 @@ class Session:
 
         Values (real numbers, any shape-matching array or scalar) are cast to the artifact
         precision (for bfloat16, uint16 arrays are taken as bit patterns); shapes must match; the
-        cast values must be finite and obey the model's range rules (e.g. tau > 0). Either every
-        value is taken or none is. No recompilation happens.
+        cast values must be finite and obey the model's range rules (e.g. tau > 0; see
+        aotsnn.runtime.params). Either every value is taken or none is, and concurrent calls from
+        several threads each take effect whole (none is lost). No recompilation happens.
         """
-        shapes = dict(self.layout["params"])
-        staged = dict(self._params)
-        for name, value in values.items():
-            if name not in shapes:
-                raise ValueError(f"'{self.name}' has no parameter '{name}'; parameters: {', '.join(shapes)}.")
-            array = self._cast_param(name, value, shapes[name])
-            if name in self._params and name in self.topology:
-                if hashlib.sha256(array.tobytes()).hexdigest() != self.topology[name]:
-                    raise ValueError(f"parameter '{name}' is topology, fixed when '{self.name}' was compiled "
-                                     "(kernels are specialised to it); recompile to change it.")
-            staged[name] = aligned_copy(array)
-        tensors = [tensor(staged[n], self.precision) for n, _ in self.layout["params"]] \
-            if len(staged) == len(shapes) else None
+        staged = {name: aligned_copy(array) for name, array in self._checker.stage(values).items()}
         with self._lock:
-            self._params, self._param_tensors = staged, tensors
+            merged = {**self._params, **staged}
+            tensors = [tensor(merged[n], self.precision) for n, _ in self.layout["params"]] \
+                if len(merged) == len(self.layout["params"]) else None
+            self._params, self._param_tensors = merged, tensors
             self._derived_stale = True      # the kernels that read only parameters must run again
-
-    def _cast_param(self, name: str, value: object, shape: tuple[int, ...]) -> np.ndarray:
-        """`value` in the artifact precision, checked for type, shape, finiteness and range."""
-        array = np.asarray(value)
-        if array.dtype.kind not in "fiu":
-            raise TypeError(f"parameter '{name}' must be real numbers, got dtype {array.dtype}.")
-        if array.shape != shape:
-            raise ValueError(f"parameter '{name}' must have shape {shape}, got {array.shape}.")
-        if self.precision == "bfloat16":
-            cast = array if array.dtype == np.uint16 else bfloat16_bits(array)
-        else:
-            with np.errstate(over="ignore", invalid="ignore"):
-                cast = array.astype(self.dtype)
-        values = self.as_float(cast)
-        given = values if array.dtype == self.dtype else array.astype(np.float64)
-        self._check_rule(name, values, given)
-        if not np.all(np.isfinite(values)):
-            raise ValueError(f"parameter '{name}' must be finite, got {self._shown(values, given, ~np.isfinite(values))}.")
-        return cast
-
-    def _shown(self, values: np.ndarray, given: np.ndarray, bad: np.ndarray) -> str:
-        """The first bad value, and what the user gave when the cast changed it."""
-        value, before = values[bad].ravel()[0], given[bad].ravel()[0]
-        changed = not (value == before or (np.isnan(value) and np.isnan(before)))
-        return f"{before:g}, which is {value:g} in {self.precision}" if changed else f"{value:g}"
 
     def as_float(self, array: np.ndarray) -> np.ndarray:
         """The values of an array of the artifact dtype as float64 (decodes bfloat16 bits)."""
-        return (bfloat16_values(array) if self.precision == "bfloat16" else array).astype(np.float64)
-
-    def _check_rule(self, name: str, value: np.ndarray, given: np.ndarray) -> None:
-        rule = self.param_rules.get(name)
-        if rule is None:
-            return
-        bad = np.isnan(value)
-        if rule["low"] is not None:
-            bad |= value <= rule["low"] if rule["low_open"] else value < rule["low"]
-        if rule["high"] is not None:
-            bad |= value >= rule["high"] if rule["high_open"] else value > rule["high"]
-        if np.any(bad):
-            bounds = " and ".join(p for p in (
-                None if rule["low"] is None else f"{'>' if rule['low_open'] else '>='} {rule['low']:g}",
-                None if rule["high"] is None else f"{'<' if rule['high_open'] else '<='} {rule['high']:g}") if p)
-            raise ValueError(f"parameter '{name}' must be {bounds} {rule.get('unit', '')}".rstrip() +
-                             f", got {self._shown(value, given, bad)}.")
+        return self._checker.as_float(array)
 
     # -- state ----------------------------------------------------------------------------------
     def init_state(self) -> dict[str, np.ndarray]:
@@ -260,6 +217,7 @@ class Session:
             raise ValueError(f"`steps` must be a non-negative integer, got {steps!r}.")
         self._check_tree(state, "state", "state")
         self._check_tree(inputs, "inputs", "inputs", steps=steps)
+        check_run_size(self.layout["outputs"], self.dtype, inputs, steps)
         if check_finite:
             self._check_finite(state, "state")
             self._check_finite(inputs, "inputs")
