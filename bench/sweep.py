@@ -78,7 +78,7 @@ def main() -> None:
         for workers in sorted({1, min(2, os.cpu_count() or 1)}):
             started = time.perf_counter()
             with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                              dashboard_address=None) as cluster, Client(cluster) as client:
+                              dashboard_address=":0") as cluster, Client(cluster) as client:
                 startup = time.perf_counter() - started
                 for batch, path in artifacts.items():
                     rows.append({"case": f"dask w={workers}" + (f" batch {batch}" if batch > 1 else ""),

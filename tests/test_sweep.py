@@ -70,7 +70,7 @@ def test_a_worker_killed_mid_sweep_loses_nothing(demo, tmp_path):
               "std": 25.0}
     plan = make_plan(steps=STEPS, grid=GRID, seeds=2, inputs=inputs, monitors={"exc.spikes": "sum"})
     killed = []
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         pids = list(client.run(os.getpid).values())
 
@@ -92,7 +92,7 @@ def test_a_worker_killed_mid_sweep_loses_nothing(demo, tmp_path):
 
 @pytest.fixture(scope="module")
 def in_process_client():
-    with Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as client:
+    with Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0") as client:
         yield client
 
 

@@ -58,7 +58,7 @@ def run_sweep(artifact: str | Path, plan: SweepPlan, out: str | Path, *, client:
                 if scheduler is None:
                     count = max(1, min(workers or os.cpu_count() or 1, len(todo)))
                     cluster = stack.enter_context(LocalCluster(n_workers=count, threads_per_worker=1,
-                                                               processes=True, dashboard_address=None))
+                                                               processes=True, dashboard_address=":0"))
                     client = stack.enter_context(Client(cluster))
                 else:
                     client = stack.enter_context(Client(scheduler))

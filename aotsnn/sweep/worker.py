@@ -22,6 +22,7 @@ from aotsnn.runtime.format import MANIFEST, SEAL
 from aotsnn.sweep.inputs import make_inputs
 
 _SESSIONS: dict[str, tuple[Session, dict[str, np.ndarray]]] = {}   # digest -> (session, its build-time params)
+_APPLIED: dict[str, dict[str, Any]] = {}                             # digest -> overrides now set on it
 
 
 def artifact_digest(path: str | Path) -> str:
@@ -54,6 +55,17 @@ def session_for(digest: str, blob: bytes, threads: int) -> tuple[Session, dict[s
     return _SESSIONS[digest]
 
 
+def apply_params(digest: str, session: Session, defaults: dict[str, np.ndarray], overrides: dict[str, Any]) -> None:
+    """Set `overrides` on the session and put back the defaults of the previous run's other
+    overrides; parameters no run touched are never re-sent (set_params casts and checks each)."""
+    previous = _APPLIED.get(digest, {})
+    restore = {name: defaults[name] for name in previous if name not in overrides}
+    changed = {name: value for name, value in overrides.items()
+               if name not in previous or not np.array_equal(previous[name], value)}
+    session.set_params(**restore, **changed)       # all or nothing: on an error `previous` still holds
+    _APPLIED[digest] = dict(overrides)
+
+
 def reduce_output(values: np.ndarray, reduction: str) -> np.ndarray:
     """(steps, *shape) -> what the monitor keeps: sum/mean over time, the last step, or all of it."""
     return {"sum": lambda v: v.sum(axis=0), "mean": lambda v: v.mean(axis=0),
@@ -67,7 +79,7 @@ def run_pack(digest: str, blob: bytes, runs: list[dict[str, Any]], steps: int, r
     values (monitor leaf -> float64 array)."""
     session, defaults = session_for(digest, blob, threads)
     try:
-        session.set_params(**{**defaults, **runs[0]["params"]})
+        apply_params(digest, session, defaults, runs[0]["params"])
     except (ValueError, TypeError) as exc:
         return [failed(run, "failed", str(exc)) for run in runs]
     layout = [(name, shape[1:]) for name, shape in session.layout["inputs"]]
