@@ -161,6 +161,12 @@ class Network:
                                      "is not wired; connect it with net.connect(source, target).")
         if not self.recorded:
             raise ValueError(f"Network '{self.name}' records no outputs; call net.record('comp.port').")
+        for port in self.recorded:
+            comp_name, _, port_name = port.partition(".")
+            if port_name in self.components[comp_name].init_state(1):
+                raise ValueError(f"Network '{self.name}': the recorded output '{port}' has the name of a state leaf "
+                                 f"of {self.components[comp_name].label}; an artifact names every leaf uniquely "
+                                 f"(step.onnx), so rename that state leaf or that output port.")
 
     def init_state(self) -> dict[str, np.ndarray]:
         """The state at t = 0 (float64 numpy), keyed "<component>.<leaf>" and "<comp>.prev_<port>"."""

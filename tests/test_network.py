@@ -50,6 +50,28 @@ def test_unwired_input_is_refused():
         net.init_state()
 
 
+def test_an_output_named_like_a_state_leaf_is_refused():
+    """A component whose output port and state leaf share a name (e.g. `v`) cannot record that
+    port: step.onnx names every leaf uniquely. Found writing examples/custom_component.py."""
+    class Clash(ExponentialSoma):
+        def init_state(self, batch):
+            return {"v": np.zeros((batch, self.n))}
+
+        def step(self, params, state, inputs, dt):
+            new, out = super().step(params, {"v_rel": state["v"]}, inputs, dt)
+            return {"v": new["v_rel"]}, out
+
+    net = Network("clash", dt=0.1)
+    net.add(Clash("soma", 3))
+    net.add_input("drive", (3,))
+    net.connect("drive", "soma.i")
+    net.record("soma.spikes")
+    net.init_state()                                         # recording only `spikes` is fine
+    net.record("soma.v")
+    with pytest.raises(ValueError, match="recorded output 'soma.v' has the name of a state leaf"):
+        net.init_state()
+
+
 def test_bad_network_arguments():
     with pytest.raises(ValueError, match="dt"):
         Network("n", dt=0)
