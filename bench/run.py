@@ -9,8 +9,9 @@ Workloads (aotsnn.workloads):
                large enough to be split across threads)
   driven       N = 16k ... 262k neurons, one input each, no synapses: the element-wise kernels that
                are split across threads (from 32,768 elements), every CPU vs 1 thread
-  demo         the 300-neuron E/I demo network, also stepped from a Python loop (session.step
-               and jax.jit(net.apply)), to show what one compiled call over T steps saves
+  demo         the 300-neuron E/I demo network, also stepped from a Python loop (session.step,
+               session.stepper().advance and jax.jit(net.apply)), to show what one compiled call
+               over T steps saves and what the stateful fast path costs per step
 Peers, same machine and run: jax.jit of the same network with the time loop in lax.scan (CPU),
 and, for COBA, Brian2 cpp_standalone (its own interpreter: --brian-python or BRIAN2_PYTHON; see
 bench/README.md). Each figure is the best of 3 timed runs after a warm-up. For every aotsnn run
@@ -117,8 +118,9 @@ def run_brian2(python: str, n: int, steps: int, workdir: Path) -> dict | str:
     return {"wall_s": data["run_s"], "steps": steps, "spikes": float(data["spikes"])}
 
 
-def step_loops(net, state, inputs, workdir: Path, steps: int) -> tuple[dict, dict]:
-    """Steps/s of session.step and of jax.jit(net.apply), each called from a Python loop."""
+def step_loops(net, state, inputs, workdir: Path, steps: int) -> tuple[dict, dict, dict]:
+    """Steps/s of session.step, of a Stepper's advance (the stateful fast path: the same input
+    buffers refilled every step) and of jax.jit(net.apply), each called from a Python loop."""
     session = load(compile_network(net, workdir / "loop.aot"))
     state32 = {k: v.astype(np.float32) for k, v in state.items()}
     per_step = [{k: v[t].astype(np.float32) for k, v in inputs.items()} for t in range(steps)]
@@ -127,6 +129,15 @@ def step_loops(net, state, inputs, workdir: Path, steps: int) -> tuple[dict, dic
         current = state32
         for x in per_step:
             current, _ = session.step(current, x)
+
+    live = session.stepper(state32)
+    buffers = {k: np.empty_like(v) for k, v in per_step[0].items()}
+
+    def advance_loop():
+        for x in per_step:
+            for k, buffer in buffers.items():
+                buffer[...] = x[k]
+            live.advance(buffers)
 
     apply = jax.jit(net.apply)
     params = {k: jnp.asarray(v, jnp.float32) for k, v in net.params.items()}
@@ -138,8 +149,8 @@ def step_loops(net, state, inputs, workdir: Path, steps: int) -> tuple[dict, dic
             current, _ = apply(params, current, x)
         jax.block_until_ready(current)
 
-    return ({"wall_s": best_of(artifact_loop), "steps": steps, "spikes": float("nan")},
-            {"wall_s": best_of(jax_loop), "steps": steps, "spikes": float("nan")})
+    timed = lambda loop: {"wall_s": best_of(loop), "steps": steps, "spikes": float("nan")}  # noqa: E731
+    return timed(artifact_loop), timed(advance_loop), timed(jax_loop)
 
 
 def identical(a: dict, b: dict) -> bool:
@@ -205,8 +216,9 @@ def main() -> None:
         jax_row = run_jax(net, state, inputs)
         add("demo E/I 300", "aotsnn run()", run_aotsnn(net, state, inputs, tmp, "demo")[0], jax_row)
         add("demo E/I 300", "jax.jit(lax.scan)", jax_row, jax_row)
-        artifact_loop, jax_loop = step_loops(net, state, inputs, tmp, min(steps, 500))
+        artifact_loop, advance_loop, jax_loop = step_loops(net, state, inputs, tmp, min(steps, 500))
         add("demo E/I 300", "aotsnn step() in a loop", artifact_loop, jax_row)
+        add("demo E/I 300", "aotsnn stepper().advance() in a loop", advance_loop, jax_row)
         add("demo E/I 300", "jax.jit(step) in a loop", jax_loop, jax_row)
 
         print("size sweep ...", flush=True)

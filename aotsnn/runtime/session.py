@@ -30,6 +30,7 @@ from aotsnn.runtime.format import (ArtifactError, arrays_from_file, bfloat16_val
                                    write_atomic)
 from aotsnn.runtime.library import check_identity, load_library
 from aotsnn.runtime.params import ParamChecker
+from aotsnn.runtime.stepper import Stepper
 
 ALIGN = 64
 
@@ -160,17 +161,20 @@ class Session:
         """
         self._check_names(tree, group, what, error)
         for name, shape in self.layout[group]:
-            value = tree[name]
-            if not isinstance(value, np.ndarray):
-                raise (error or TypeError)(f"{what}: '{name}' must be a numpy array, got {type(value).__name__}.")
-            full = shape if steps is None else (steps, *shape)
-            if value.dtype != self.dtype:
-                hint = "bfloat16 leaves are uint16 bit patterns: use aotsnn.runtime.bfloat16_bits(x)" \
-                    if self.precision == "bfloat16" else f"use .astype(np.{self.dtype.name})"
-                raise (error or TypeError)(f"{what}: '{name}' must have dtype {self.precision}, got {value.dtype} "
-                                           f"({hint}).")
-            if value.shape != full:
-                raise (error or ValueError)(f"{what}: '{name}' must have shape {full}, got {value.shape}.")
+            self._check_leaf(name, tree[name], shape if steps is None else (steps, *shape), what, error)
+
+    def _check_leaf(self, name: str, value: object, shape: tuple[int, ...], what: str,
+                    error: type[Exception] | None = None) -> None:
+        """`value` is a numpy array of the artifact dtype and of `shape`."""
+        if not isinstance(value, np.ndarray):
+            raise (error or TypeError)(f"{what}: '{name}' must be a numpy array, got {type(value).__name__}.")
+        if value.dtype != self.dtype:
+            hint = "bfloat16 leaves are uint16 bit patterns: use aotsnn.runtime.bfloat16_bits(x)" \
+                if self.precision == "bfloat16" else f"use .astype(np.{self.dtype.name})"
+            raise (error or TypeError)(f"{what}: '{name}' must have dtype {self.precision}, got {value.dtype} "
+                                       f"({hint}).")
+        if value.shape != shape:
+            raise (error or ValueError)(f"{what}: '{name}' must have shape {shape}, got {value.shape}.")
 
     def _check_finite(self, tree: Mapping[str, np.ndarray], what: str) -> None:
         """NaN/Inf anywhere in `tree` is refused. A finite sum (one fast pass, no temporary array)
@@ -231,6 +235,11 @@ class Session:
                       tvm_ffi.from_dlpack(self._workspace))
             self._derived_stale = False
         return new_state, outs
+
+    def stepper(self, state: Mapping[str, np.ndarray] | None = None, *, check_finite: bool = True) -> "Stepper":
+        """A live simulation from `state` (default: the initial state), stepped in place with
+        `advance`: the fast path for one step at a time (see aotsnn.runtime.stepper)."""
+        return Stepper(self, state, check_finite=check_finite)
 
     def _steps_of(self, inputs: Mapping[str, np.ndarray]) -> int:
         """T, the length of the time axis of the first input (checked to have one)."""
