@@ -557,3 +557,24 @@ def test_big_network_matches_jax_on_target(network, target, conformance, one_tim
     if "slow" not in (request.config.getoption("markexpr") or ""):
         pytest.skip("the bigger sweep runs with -m slow")
     check_conformance(network, target, conformance, BIG, 1000)
+
+
+def test_non_finite_constants_become_c99(tmp_path):
+    """TVM's C printer writes infinities and NaNs as `inff`/`nanf` (`inf`/`nan` in float64), which
+    are not C: the bundle's kernels get INFINITY and NAN, and the file compiles as C99."""
+    import subprocess
+
+    from aotsnn.export.arena import ArenaPlan
+    from aotsnn.export.c_kernels import CKernels
+    from aotsnn.export.cbundle import ffi_header
+    from aotsnn.export.plan import Plan
+
+    body = ("float k(float x) { return ((x) > (-inff) ? (x) : (-inff)) + nanf; }\n"
+            "double d(double x) { return ((x) < (inf) ? (x) : (inf)) + nan; }\n")
+    text = CKernels(Plan(), body, {}, {}, ArenaPlan({})).bundle_source("m", "m")
+    assert "inff" not in text and "nanf" not in text and "(-INFINITY)" in text and "((double)NAN)" in text
+    (tmp_path / "aotsnn_ffi.h").write_text(ffi_header("gcc"))
+    (tmp_path / "k.c").write_text("#include <math.h>\n" + text)
+    done = subprocess.run(["gcc", "-std=c99", "-Wall", "-Werror", "-c", "k.c"], cwd=tmp_path, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
