@@ -92,7 +92,8 @@ def test_a_worker_killed_mid_sweep_loses_nothing(demo, tmp_path):
 
 @pytest.fixture(scope="module")
 def in_process_client():
-    with Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0") as client:
+    """One worker running 4 tasks at once in threads (each thread must keep a Session of its own)."""
+    with Client(processes=False, n_workers=1, threads_per_worker=4, dashboard_address=":0") as client:
         yield client
 
 
@@ -101,6 +102,7 @@ def test_an_interrupted_sweep_resumes_with_only_the_missing_runs(demo, tmp_path,
     plan = make_plan(steps=STEPS, grid={"exc.potential_tau": [4.0, 6.0]}, seeds=[3, 4, 5],
                      monitors={"exc.spikes": "sum"})
     first = run_sweep(path, plan, tmp_path / "out", client=in_process_client, progress=False)
+    assert_table_matches(first, plan, one_by_one(path, net, plan))
     files = sorted((tmp_path / "out" / "runs").glob("*.npz"))
     kept = {f: f.stat().st_mtime_ns for f in files[2:]}
     for f in files[:2]:

@@ -1,8 +1,9 @@
 """The part of a sweep that runs on a worker: numpy and the thin runtime only (no jax, no TVM).
 
 The artifact reaches a worker as the bytes of a tar of its directory (`artifact_blob`) together
-with its content hash, the manifest's self-seal. Each worker process unpacks and loads it once
-(`load` checks every file hash and the seal against the expected one), keeps the Session, and runs
+with its content hash, the manifest's self-seal. It is unpacked once per machine and loaded once
+per worker thread (`load` checks every file hash and the seal against the expected one); the
+thread keeps the Session and runs
 every task it gets on it: a task is a pack of runs that share parameters; with a batch-B artifact
 up to B of them (different seeds) run side by side in one call, one sample each.
 """
@@ -10,8 +11,10 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import tarfile
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +24,15 @@ from aotsnn.runtime import Session, bfloat16_bits, bfloat16_values, load
 from aotsnn.runtime.format import MANIFEST, SEAL
 from aotsnn.sweep.inputs import make_inputs
 
-_SESSIONS: dict[str, tuple[Session, dict[str, np.ndarray]]] = {}   # digest -> (session, its build-time params)
-_APPLIED: dict[str, dict[str, Any]] = {}                             # digest -> overrides now set on it
+# Per thread (a Dask worker may run several tasks at once; a task's set_params and run must not
+# interleave with another's): digest -> (session, its build-time params), digest -> overrides set.
+_LOCAL = threading.local()
+
+
+def _cache(name: str) -> dict:
+    if not hasattr(_LOCAL, name):
+        setattr(_LOCAL, name, {})
+    return getattr(_LOCAL, name)
 
 
 def artifact_digest(path: str | Path) -> str:
@@ -41,29 +51,46 @@ def artifact_blob(path: str | Path) -> bytes:
 
 
 def session_for(digest: str, blob: bytes, threads: int) -> tuple[Session, dict[str, np.ndarray]]:
-    """This process's Session of the artifact `digest`, unpacked and loaded on first use."""
-    if digest not in _SESSIONS:
-        where = Path(tempfile.mkdtemp(prefix=f"aotsnn-sweep-{digest[:12]}-")) / "model.aot"
-        where.mkdir()
+    """This thread's Session of the artifact `digest`, unpacked and loaded on first use."""
+    sessions = _cache("sessions")
+    if digest not in sessions:
+        session = load(unpacked(digest, blob), threads=threads)
+        sessions[digest] = (session, session.params)
+    return sessions[digest]
+
+
+def unpacked(digest: str, blob: bytes) -> Path:
+    """The artifact's directory on this machine: <tmp>/aotsnn-sweep/<digest>/model.aot, shared by
+    every worker process and every later sweep of the same artifact (one copy per artifact, not
+    one per process). Unpacked next to it and renamed into place, so a reader never sees half of
+    it; whoever loses a race to rename drops its copy. `load` checks every file against the seal."""
+    home = Path(tempfile.gettempdir()) / "aotsnn-sweep" / digest
+    final = home / "model.aot"
+    if not (final / MANIFEST).is_file():
+        home.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix="unpacking-", dir=home))
         with tarfile.open(fileobj=io.BytesIO(blob), mode="r") as tar:
-            tar.extractall(where, filter="data")      # refuses absolute paths, '..', links out of `where`
-        found = artifact_digest(where)
-        if found != digest:
-            raise RuntimeError(f"sweep worker: the artifact received has seal {found}, expected {digest}.")
-        session = load(where, threads=threads)
-        _SESSIONS[digest] = (session, session.params)
-    return _SESSIONS[digest]
+            tar.extractall(staging, filter="data")      # refuses absolute paths, '..', links out of it
+        try:
+            staging.rename(final)
+        except OSError:                                 # another process put it there first
+            shutil.rmtree(staging, ignore_errors=True)
+    found = artifact_digest(final)
+    if found != digest:
+        raise RuntimeError(f"sweep worker: {final} has seal {found}, expected {digest}; remove that directory.")
+    return final
 
 
 def apply_params(digest: str, session: Session, defaults: dict[str, np.ndarray], overrides: dict[str, Any]) -> None:
     """Set `overrides` on the session and put back the defaults of the previous run's other
     overrides; parameters no run touched are never re-sent (set_params casts and checks each)."""
-    previous = _APPLIED.get(digest, {})
+    applied = _cache("applied")
+    previous = applied.get(digest, {})
     restore = {name: defaults[name] for name in previous if name not in overrides}
     changed = {name: value for name, value in overrides.items()
                if name not in previous or not np.array_equal(previous[name], value)}
     session.set_params(**restore, **changed)       # all or nothing: on an error `previous` still holds
-    _APPLIED[digest] = dict(overrides)
+    applied[digest] = dict(overrides)
 
 
 def reduce_output(values: np.ndarray, reduction: str) -> np.ndarray:
