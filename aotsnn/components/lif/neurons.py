@@ -24,7 +24,7 @@ leak: v <- v + dt*R*I, exact for a held input under both rules. Reset (`reset`):
     "zero"      v <- v_reset where spiked (NIR's rule; v_reset defaults to 0)
     "subtract"  v <- v - v_threshold where spiked (snnTorch's and Spyx's reset by subtraction)
 
-State starts at v = 0 and I_syn = 0. Parameters are scalars or arrays of the unit shape.
+State starts at v = 0 and I_syn = 0 (leaves `v_mem` and `i_syn`; the output port is `v`). Parameters are scalars or arrays of the unit shape.
 Inputs: i (*shape). Outputs: spikes (*shape) for the spiking ones, v (*shape) for all.
 """
 from __future__ import annotations
@@ -121,7 +121,7 @@ class NIRNeuron(Component):
 
     def init_state(self, batch: int) -> dict[str, np.ndarray]:
         state = {"i_syn": np.zeros((batch, *self.shape))} if self.synaptic else {}
-        return {**state, "v": np.zeros((batch, *self.shape))}
+        return {**state, "v_mem": np.zeros((batch, *self.shape))}
 
     def step(self, params: Tree, state: Tree, inputs: Tree, dt: float) -> tuple[Tree, Tree]:
         drive, new_state, outputs = inputs["i"], {}, {}
@@ -129,12 +129,12 @@ class NIRNeuron(Component):
             drive = new_state["i_syn"] = relax(state["i_syn"], params["w_in"] * drive, dt, params["tau_syn"],
                                                self.integration)
         if self.leaky:
-            v = relax(state["v"], params["v_leak"] + params["r"] * drive, dt, params[self.tau_name], self.integration)
+            v = relax(state["v_mem"], params["v_leak"] + params["r"] * drive, dt, params[self.tau_name], self.integration)
         else:
-            v = state["v"] + dt * params["r"] * drive
+            v = state["v_mem"] + dt * params["r"] * drive
         if self.spiking:
             v, outputs["spikes"] = fire(v, params["v_threshold"], params["v_reset"], self.reset)
-        new_state["v"] = outputs["v"] = v
+        new_state["v_mem"] = outputs["v"] = v
         return new_state, outputs
 
 
