@@ -22,6 +22,11 @@ import numpy as np
 from aotsnn.components.base import Component, ParamRule, Tree
 
 
+# Input ports that carry presynaptic spikes (synapses, layers, plasticity rules); an external input
+# wired only into such ports is a spike train, anything else (a soma's `i`) a current.
+SPIKE_PORTS = frozenset({"s", "x", "pre", "post", "pre_spike", "post_spike", "pre_tols"})
+
+
 @dataclass(frozen=True)
 class Wire:
     source: str        # "<component>.<port>" or an external input name
@@ -168,6 +173,17 @@ class Network:
                                  f"of {self.components[comp_name].label}; an artifact names every leaf uniquely "
                                  f"(step.onnx), so rename that state leaf or that output port.")
 
+    def input_kind(self, name: str) -> str:
+        """"spikes" when the external input `name` feeds only spike ports (a synapse's `s`, a
+        layer's `x`, a rule's `pre`/`post`... of components that do not spike themselves), else
+        "current". The artifact's manifest records it, so `aotsnn run` drives each input sensibly."""
+        targets = [w.target for w in self.wires if w.source == name]
+        def carries_spikes(target: str) -> bool:
+            comp, _, port = target.partition(".")
+            outputs = {p.name for p in self.components[comp].outputs}
+            return port in SPIKE_PORTS and "spikes" not in outputs
+        return "spikes" if targets and all(carries_spikes(t) for t in targets) else "current"
+
     def init_state(self) -> dict[str, np.ndarray]:
         """The state at t = 0 (float64 numpy), keyed "<component>.<leaf>" and "<comp>.prev_<port>"."""
         self.check_complete()
@@ -188,8 +204,16 @@ class Network:
         return {k: np.zeros(lead + s) for k, s in self.input_shapes.items()}
 
     # -- semantics --------------------------------------------------------------------------
-    def apply(self, params: Tree, state: Tree, inputs: Tree) -> tuple[Tree, Tree]:
-        """One step: the pure function that is exported. Returns (new state, recorded outputs)."""
+    def apply(self, state: Tree, inputs: Tree, params: Tree) -> tuple[Tree, Tree]:
+        """One step with explicit parameters: the pure function that is exported.
+
+        The argument order is that of `step`, `run` and `aotsnn.runtime.Session.run`: state,
+        inputs, params (all three may be given by keyword). Returns (new state, recorded outputs).
+        """
+        self.check_arguments("apply", state, inputs, params)
+        return self._apply(params, state, inputs)
+
+    def _apply(self, params: Tree, state: Tree, inputs: Tree) -> tuple[Tree, Tree]:
         carried = set(self.carried_ports())
         fresh: dict[str, Any] = {}
         new_state: dict[str, Any] = {}
@@ -213,6 +237,40 @@ class Network:
             new_state[f"{comp_name}.prev_{port_name}"] = fresh[port]
         return ({k: new_state[k] for k in state}, {k: fresh[k] for k in self.recorded})
 
+    def state_names(self) -> list[str]:
+        """The names of the state leaves (those of `init_state`), without building the arrays."""
+        names = [f"{name}.{k}" for name, comp in self.components.items() for k in comp.init_state(1)]
+        return names + [f"{p.partition('.')[0]}.prev_{p.partition('.')[2]}" for p in self.carried_ports()]
+
+    def check_arguments(self, method: str, state: Any, inputs: Any, params: Any, *, time_axis: bool = False) -> None:
+        """Refuse a call whose trees are not (state, inputs, params) of this network, naming the
+        argument that is wrong: swapped arguments, a missing or unknown leaf, inputs of `run`
+        without the time axis. Shapes are static under jax tracing, so this also runs traced."""
+        groups = {"state": set(self.state_names()), "inputs": set(self.input_shapes), "params": set(self._params)}
+        order = f"Network.{method}(state, inputs, params)"
+        for arg, tree in (("state", state), ("inputs", inputs), ("params", params)):
+            if not isinstance(tree, Mapping):
+                raise TypeError(f"Network '{self.name}': `{arg}` of {order} must be a dict of leaf name -> array, "
+                                f"got {type(tree).__name__}.")
+            names = set(tree)
+            if names == groups[arg]:
+                continue
+            other = next((g for g, expected in groups.items() if g != arg and expected and names == expected), None)
+            if other is not None:
+                what = {"params": "parameters"}.get(other, other)
+                raise ValueError(f"Network '{self.name}': `{arg}` of {order} holds the network's {what} "
+                                 f"(arguments swapped?); pass state, inputs, params in this order or by keyword.")
+            missing, unknown = sorted(groups[arg] - names), sorted(names - groups[arg])
+            detail = "; ".join(part for part in (f"missing {', '.join(missing[:4])}" if missing else "",
+                                                 f"unknown {', '.join(unknown[:4])}" if unknown else "") if part)
+            raise ValueError(f"Network '{self.name}': `{arg}` of {order} is not the network's {arg}: {detail}.")
+        if time_axis:
+            for name, shape in self.input_shapes.items():
+                got = tuple(np.shape(inputs[name]))
+                if len(got) != len(shape) + 2 or got[1:] != (self.batch, *shape):
+                    raise ValueError(f"Network '{self.name}': input '{name}' of Network.run must have shape "
+                                     f"(T, {', '.join(map(str, (self.batch, *shape)))}) for T steps, got {got}.")
+
     @staticmethod
     def _source_value(source, reader_index, order, fresh, state, inputs):
         comp_name, _, port = source.partition(".")
@@ -223,15 +281,18 @@ class Network:
         return state[f"{comp_name}.prev_{port}"]
 
     def step(self, state: Tree, inputs: Tree, params: Tree | None = None) -> tuple[Tree, Tree]:
-        """`apply` with the network's current parameters."""
-        return self.apply(self._params if params is None else params, state, inputs)
+        """One step, `apply` with the network's current parameters unless `params` is given."""
+        params = self._params if params is None else params
+        self.check_arguments("step", state, inputs, params)
+        return self._apply(params, state, inputs)
 
     def run(self, state: Tree, inputs: Tree, params: Tree | None = None) -> tuple[Tree, Tree]:
         """T steps with `lax.scan`; inputs (T, batch, ...) -> (final state, outputs (T, batch, ...))."""
         params = self._params if params is None else params
+        self.check_arguments("run", state, inputs, params, time_axis=True)
 
         def body(carry, x):
-            return self.apply(params, carry, x)
+            return self._apply(params, carry, x)
 
         return jax.lax.scan(body, state, inputs)
 

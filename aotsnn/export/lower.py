@@ -71,7 +71,7 @@ def layout_of(net: Network, precision: str) -> Layout:
     check_precision(precision)
     state = net.init_state()
     step_inputs = net.example_inputs()
-    _, outputs = jax.eval_shape(lambda p, s, i: net.apply(p, s, i), net.params, state, step_inputs)
+    _, outputs = jax.eval_shape(lambda p, s, i: net.apply(s, i, p), net.params, state, step_inputs)
     leaves = lambda tree: tuple(Leaf(k, tuple(np.shape(v)), precision) for k, v in tree.items())
     return Layout(leaves(net.params), leaves(state), leaves(step_inputs),
                   tuple(Leaf(k, tuple(v.shape), precision) for k, v in outputs.items()))
@@ -85,7 +85,7 @@ def flat_step_of(net: Network, layout: Layout) -> Callable:
         params = {l.name: x for l, x in zip(layout.params, leaves[:n_params])}
         state = {l.name: x for l, x in zip(layout.state, leaves[n_params:n_params + n_state])}
         inputs = {l.name: x for l, x in zip(layout.inputs, leaves[n_params + n_state:])}
-        new_state, outputs = net.apply(params, state, inputs)
+        new_state, outputs = net.apply(state, inputs, params)
         return tuple(new_state[l.name] for l in layout.state) + tuple(outputs[l.name] for l in layout.outputs)
 
     return flat_step

@@ -82,9 +82,10 @@ def artifact_facts(path: Path, target: Target, manifest: dict) -> dict:
 
 
 def verify_targets(net: Network, targets: Sequence[str], inputs: dict[str, np.ndarray], *,
-                   precision: str = "float32", workdir: str | Path | None = None) -> TargetMatrix:
+                   precision: str = "float32", workdir: str | Path | None = None, progress=None) -> TargetMatrix:
     """Compile `net` for every target in `targets`, run each on `inputs` (name -> (T, batch, ...))
-    and compare with the JAX reference. Artifacts go to `workdir` (default: a temporary one)."""
+    and compare with the JAX reference. Artifacts go to `workdir` (default: a temporary one).
+    `progress` (a rich Progress, optional) gets one task per target and the compile stages."""
     from aotsnn.export import compile_for
     from aotsnn.runtime.harness import load_any
 
@@ -99,13 +100,23 @@ def verify_targets(net: Network, targets: Sequence[str], inputs: dict[str, np.nd
             if not ok:
                 matrix.results.append(TargetResult(name, False, why))
                 continue
-            path = compile_for(net, root / f"{net.name}-{name}.aot", target=name, precision=precision)
+            task = progress.add_task(f"{name}: compile, run, compare", total=3) if progress is not None else None
+            path = compile_for(net, root / f"{net.name}-{name}.aot", target=name, precision=precision,
+                               progress=progress)
+            _advance(progress, task)
             session = load_any(path)
+            _advance(progress, task)
             report = compare(session, net, inputs)
+            _advance(progress, task)
             matrix.results.append(TargetResult(
                 name, True, report=report, runs_on=target.runner[0] if target.runner else "this CPU",
                 **artifact_facts(path, target, session.artifact.manifest)))
     return matrix
+
+
+def _advance(progress, task) -> None:
+    if progress is not None:
+        progress.advance(task)
 
 
 def _size(n: int | None) -> str:

@@ -38,6 +38,8 @@ class LeafError:
     max_rel: float
     within_tolerance: bool
     spike_mismatches: int | None = None       # one-step spike decisions that differ (spike leaves)
+    # per step: the largest |a - r| / (atol + rtol*|r|) over units (<= 1 passes); one-step checks only
+    per_step: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -86,7 +88,9 @@ def is_spike_leaf(name: str) -> bool:
     return name.rsplit(".", 1)[-1].endswith("spikes")
 
 
-def leaf_error(name: str, got: np.ndarray, ref: np.ndarray, rtol: float, atol: float) -> LeafError:
+def leaf_error(name: str, got: np.ndarray, ref: np.ndarray, rtol: float, atol: float, *,
+               over_time: bool = False) -> LeafError:
+    """The error of `got` against `ref`; with `over_time` (arrays (T, ...)) also the error of each step."""
     got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
     diff = np.abs(got - ref)
     finite = np.isfinite(got) & np.isfinite(ref)
@@ -96,7 +100,14 @@ def leaf_error(name: str, got: np.ndarray, ref: np.ndarray, rtol: float, atol: f
     max_rel = float(rel[finite & (np.abs(ref) > atol)].max()) if (finite & (np.abs(ref) > atol)).any() else 0.0
     ok = (not bad_nonfinite) and bool(np.all(diff[finite] <= atol + rtol * np.abs(ref[finite])))
     spikes = int(np.count_nonzero((got > 0.5) != (ref > 0.5))) if is_spike_leaf(name) else None
-    return LeafError(name, max_abs, max_rel, ok, spikes)
+    per_step = None
+    if over_time:
+        tol = atol + rtol * np.abs(np.where(finite, ref, 0.0))
+        exceeded = np.where(finite & (diff > 0), np.inf, 0.0)        # where the tolerance is 0
+        ratio = np.divide(np.where(finite, diff, 0.0), tol, out=exceeded, where=finite & (tol > 0))
+        ratio = np.where(np.isfinite(got) != np.isfinite(ref), np.inf, ratio)
+        per_step = ratio.reshape(len(ratio), -1).max(axis=1) if ratio.size else np.zeros(len(ratio))
+    return LeafError(name, max_abs, max_rel, ok, spikes, per_step)
 
 
 def _from_storage(array: np.ndarray, precision: str) -> np.ndarray:
@@ -186,13 +197,13 @@ def _compare(session, net, inputs, rtol, atol, state) -> EquivalenceReport:
     stack = lambda trees: {k: jnp.asarray(np.stack([_from_storage(t[k], precision) for t in trees])) for k in trees[0]}
     inputs64 = {k: jnp.asarray(_from_storage(v, precision)) for k, v in stored_inputs.items()}
     if steps:
-        ref_next, ref_out = jax.jit(jax.vmap(net.apply, in_axes=(None, 0, 0)))(params64, stack(states[:-1]), inputs64)
+        ref_next, ref_out = jax.jit(jax.vmap(net.apply, in_axes=(0, 0, None)))(stack(states[:-1]), inputs64, params64)
         got_next = stack(states[1:])
         got_out = stack(outputs)
         for name in [n for n, _ in session.layout["state"]]:
-            report.one_step.append(leaf_error(name, got_next[name], ref_next[name], rtol, atol))
+            report.one_step.append(leaf_error(name, got_next[name], ref_next[name], rtol, atol, over_time=True))
         for name in [n for n, _ in session.layout["outputs"]]:
-            report.one_step.append(leaf_error(name, got_out[name], ref_out[name], rtol, atol))
+            report.one_step.append(leaf_error(name, got_out[name], ref_out[name], rtol, atol, over_time=True))
         try:
             ort = onnxruntime_steps(session, states[:-1], stored_inputs)
         except OnnxRuntimeError as exc:

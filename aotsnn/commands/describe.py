@@ -1,0 +1,72 @@
+"""`aotsnn info` and `aotsnn targets` (thin runtime only)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+
+from aotsnn.commands.errors import EXIT_OK
+
+COMPILE_EXTRA = ("jax", "jaxlib", "tvm", "onnx", "onnxruntime", "rich")     # the [compile] extra's modules
+INSTALL_COMPILE = 'pip install "aotsnn[compile]"'
+
+
+def missing_compile_module() -> str | None:
+    """The first module of the [compile] extra that is not installed here, or None."""
+    for name in COMPILE_EXTRA:
+        try:
+            if importlib.util.find_spec(name) is None:
+                return name
+        except (ImportError, ValueError):
+            return name
+    return None
+
+
+def compile_extra_error(command: str, module: str) -> str:
+    """The one-line error of a command that needs the [compile] extra on a runtime-only install."""
+    return (f"'aotsnn {command}' needs the [compile] extra (jax, TVM, ONNX, rich), and {module} is not "
+            f"installed: {INSTALL_COMPILE}")
+
+
+def _leaf(leaf: dict, group: str) -> str:
+    kind = f" {leaf.get('kind', 'current')}" if group == "inputs" else ""
+    return f"{leaf['name']}{tuple(leaf['shape'])}{kind}"
+
+
+def cmd_info(args) -> int:
+    from aotsnn.runtime.harness import open_any
+
+    m = open_any(args.artifact).manifest
+    build = m["build"]          # checked to be an object with workspace_bytes; the other facts may be absent
+    print(json.dumps(m, indent=2) if args.json else "\n".join([
+        f"model      {m['model']} (dt = {m['dt']} ms, batch {m.get('batch')})",
+        f"target     {m['target']['name']} {m['target'].get('tvm_target')}",
+        f"precision  {m['precision']}",
+        f"compiled   via {m.get('compile_path')}, {build.get('kernels', '?')} kernels, "
+        f"{build.get('kernel_calls_per_step', '?')} calls/step, workspace {build['workspace_bytes']} bytes",
+        *[f"{group:<10} " + ", ".join(_leaf(leaf, group) for leaf in m["layout"][group])
+          for group in ("params", "state", "inputs", "outputs")]]))
+    return EXIT_OK
+
+
+def cmd_targets(args) -> int:
+    from aotsnn.targets import registry
+
+    missing = missing_compile_module()
+    for target in registry().values():
+        builds, why_not_built = target.builds_here()
+        if missing is not None:         # every target compiles through jax and TVM
+            builds, why_not_built = False, f"needs the [compile] extra ({missing} is not installed: {INSTALL_COMPILE})"
+        runs, why_not_run = target.runs_here()
+        print(f"{target.name:<16} {target.description}{target_note(builds, why_not_built, runs, why_not_run)}")
+    return EXIT_OK
+
+
+def target_note(builds: bool, why_not_built: str, runs: bool, why_not_run: str) -> str:
+    """What `aotsnn targets` adds after a target that cannot both build and run here."""
+    if builds and runs:
+        return ""
+    if builds:
+        return f"  (builds here; cannot run here: {why_not_run})"
+    if runs:
+        return f"  (runs here; cannot build here: {why_not_built})"
+    return f"  (cannot build here: {why_not_built})"
