@@ -54,8 +54,8 @@ def from_nir(graph_or_path: nir.NIRGraph | str | os.PathLike, *, dt: float, inte
 
     dt: the step, in `time_unit` (1e-4 with the default "s" is 0.1 ms; snnTorch's exporter assumes
     1e-4, Norse's 1e-3). integration: "euler" or "exact" for every neuron; reset: "zero" (to
-    v_reset) or "subtract" (v - v_threshold) for every spiking neuron; neither is read from the
-    file. time_unit: the unit of the graph's time constants and delays ("s", as every shipped
+    v_reset), "subtract" (v - v_threshold) or "subtract_pending" (snnTorch's subtraction, see
+    aotsnn.components.lif) for every spiking neuron; neither is read from the file. time_unit: the unit of the graph's time constants and delays ("s", as every shipped
     exporter writes, "ms" as NIR's documentation says, or "us"). check_units=False skips the
     tau/dt plausibility check (units.TAU_STEPS).
     """

@@ -30,14 +30,16 @@ def reference(kind, p, x, dt, integration, reset):
         return y + dt / tau * (target - y) if integration == "euler" else target + (y - target) * np.exp(-dt / tau)
     v, i_syn, spikes, vs = np.zeros(x.shape[1:]), np.zeros(x.shape[1:]), [], []
     for t in range(len(x)):
-        drive = x[t]
+        drive, before = x[t], v
         if kind.synaptic:
             i_syn = drive = relax(i_syn, p["w_in"] * x[t], p["tau_syn"])
         v = relax(v, p["v_leak"] + p["r"] * drive, p[kind().tau_name] if False else p.get("tau", p.get("tau_mem"))) \
             if kind.leaky else v + dt * p["r"] * drive
-        s = v > p.get("v_threshold", np.inf)
+        pending = kind.spiking and reset == "subtract_pending"
+        owed = np.where(before > p["v_threshold"], p["v_threshold"], 0.0) if pending else 0.0
+        s = v - owed > p.get("v_threshold", np.inf)
         if kind.spiking:
-            v = np.where(s, v - p["v_threshold"] if reset == "subtract" else p["v_reset"], v)
+            v = np.where(s, v - p["v_threshold"] if reset != "zero" else p["v_reset"], v)
         spikes.append(s.astype(float))
         vs.append(v)
     return np.array(spikes), np.array(vs)
@@ -48,7 +50,7 @@ PARAMS = {"tau": 2.0, "tau_mem": 2.0, "tau_syn": 0.7, "r": 3.0, "v_leak": 0.1, "
 
 
 @pytest.mark.parametrize("integration", ["euler", "exact"])
-@pytest.mark.parametrize("reset", ["zero", "subtract"])
+@pytest.mark.parametrize("reset", ["zero", "subtract", "subtract_pending"])
 @pytest.mark.parametrize("kind", [lif.Integrator, lif.IntegrateAndFire, lif.LeakyIntegrator,
                                   lif.LeakyIntegrateAndFire, lif.CubaLeakyIntegrator, lif.CubaLIF])
 def test_neuron_matches_float64_reference(kind, integration, reset):
@@ -105,6 +107,8 @@ SNNTORCH = {
     "snntorch_cubalif": ("zero", {"n_1.i_syn": "1.syn", "n_1.v_mem": "1.mem", "n_3.i_syn": "3.syn",
                                   "n_3.v_mem": "3.mem"}),
     "snntorch_conv": ("subtract", {"n_1.v_mem": "1.mem"}),
+    "snntorch_lif": ("subtract_pending", {"n_1.v_mem": "1.mem", "n_3.v_mem": "3.mem"}),
+    "snntorch_rlif": ("subtract_pending", {"n_1_lif.v_mem": "1.mem", "n_3.v_mem": "3.mem"}),
 }
 
 
@@ -125,13 +129,23 @@ def test_snntorch_graph_matches_snntorch(name):
         params = net.cast(net.params, np.float64)
         state = net.cast(state, np.float64)
         for t in range(steps):
-            state, out = step(params, state, {"input": ref["inputs"][t]})
+            state, out = step(params=params, state=state, inputs={"input": ref["inputs"][t]})
             for leaf, key in states.items():
                 np.testing.assert_allclose(np.asarray(state[leaf]).reshape(ref[key][t].shape), ref[key][t], rtol=1e-6, atol=1e-6)
     spike_key = sorted(k for k in ref.files if k.endswith(".spikes"))[-1]
     _, out = run64(net, {"input": ref["inputs"]})
     got = out[net.nir_outputs["output"]].reshape(ref[spike_key].shape)
     assert np.array_equal(got, ref[spike_key]) and ref[spike_key].sum() > 0
+
+
+def test_snntorchs_reset_by_subtraction_needs_the_pending_rule():
+    """snnTorch (reset_delay=False) owes a neuron that ended a step above threshold one more
+    threshold at its next test; plain "subtract" misses that and the recurrent graph diverges."""
+    ref = np.load(DATA / "snntorch_rlif.npz")
+    net = from_nir(DATA / "snntorch_rlif.nir", dt=1e-4, integration="euler", reset="subtract")
+    _, out = run64(net, {"input": ref["inputs"]})
+    got = out[net.nir_outputs["output"]].reshape(ref["3.spikes"].shape)
+    assert not np.array_equal(got, ref["3.spikes"])
 
 
 def test_snntorch_cubalif_compiled_on_host(tmp_path):

@@ -21,8 +21,12 @@ spiked. Each first-order ODE is advanced with the input held at this step's valu
 where target = w_in*I (current) or v_leak + R*I_syn (membrane). The integrators (I, IF) have no
 leak: v <- v + dt*R*I, exact for a held input under both rules. Reset (`reset`):
 
-    "zero"      v <- v_reset where spiked (NIR's rule; v_reset defaults to 0)
-    "subtract"  v <- v - v_threshold where spiked (snnTorch's and Spyx's reset by subtraction)
+    "zero"              v <- v_reset where spiked (NIR's rule; v_reset defaults to 0)
+    "subtract"          v <- v - v_threshold where spiked
+    "subtract_pending"  as "subtract", but a neuron that ended the last step above threshold owes
+                        one threshold: it spikes only if v - v_threshold > v_threshold (snnTorch's
+                        reset by subtraction with reset_delay=False, whose reset term comes from
+                        the previous membrane; tests/nir reproduce its graphs spike for spike)
 
 State starts at v = 0 and I_syn = 0 (leaves `v_mem` and `i_syn`; the output port is `v`). Parameters are scalars or arrays of the unit shape.
 Inputs: i (*shape). Outputs: spikes (*shape) for the spiking ones, v (*shape) for all.
@@ -38,7 +42,7 @@ from aotsnn.components.base import Component, ParamRule, Port, Tree, as_param
 from aotsnn.components.plasticity.traces import unit_shape
 from aotsnn.components.synapses.conductance import INTEGRATIONS, TAU_RULE, decay_factor
 
-RESETS = ("zero", "subtract")
+RESETS = ("zero", "subtract", "subtract_pending")
 
 
 def choice(label: str, field: str, value: Any, choices: tuple[str, ...]) -> str:
@@ -55,10 +59,13 @@ def relax(x: Any, target: Any, dt: float, tau: Any, integration: str) -> Any:
     return target + (x - target) * decay_factor(dt, tau, integration)
 
 
-def fire(v: Any, threshold: Any, v_reset: Any, reset: str) -> tuple[Any, Any]:
-    """Strict threshold test and reset: (v after reset, spikes as 0/1 in v's dtype)."""
-    spiked = v > threshold
-    after = v - threshold if reset == "subtract" else jnp.broadcast_to(v_reset, v.shape).astype(v.dtype)
+def fire(v: Any, threshold: Any, v_reset: Any, reset: str, before: Any) -> tuple[Any, Any]:
+    """Strict threshold test and reset: (v after reset, spikes as 0/1 in v's dtype). `before` is v
+    at the start of the step: with "subtract_pending" a neuron that ended the last step above
+    threshold still owes one threshold, so it fires only if v - threshold > threshold."""
+    owed = jnp.where(before > threshold, threshold, jnp.zeros_like(v)) if reset == "subtract_pending" else 0.0
+    spiked = v - owed > threshold
+    after = v - threshold if reset != "zero" else jnp.broadcast_to(v_reset, v.shape).astype(v.dtype)
     return jnp.where(spiked, after, v), spiked.astype(v.dtype)
 
 
@@ -108,7 +115,7 @@ class NIRNeuron(Component):
         threshold = params.get("v_threshold")
         if threshold is None:
             return
-        if self.reset == "subtract" and np.any(np.asarray(threshold) <= 0):
+        if self.reset != "zero" and np.any(np.asarray(threshold) <= 0):
             raise ValueError(f"In {self.label}: with reset='subtract', `v_threshold` must be > 0 (subtracting it "
                              f"must lower v), got {np.min(threshold):g}; use reset='zero' for other thresholds.")
         reset = params.get("v_reset")
@@ -133,7 +140,7 @@ class NIRNeuron(Component):
         else:
             v = state["v_mem"] + dt * params["r"] * drive
         if self.spiking:
-            v, outputs["spikes"] = fire(v, params["v_threshold"], params["v_reset"], self.reset)
+            v, outputs["spikes"] = fire(v, params["v_threshold"], params["v_reset"], self.reset, state["v_mem"])
         new_state["v_mem"] = outputs["v"] = v
         return new_state, outputs
 
