@@ -146,7 +146,7 @@ def step_loops(net, state, inputs, workdir: Path, steps: int) -> tuple[dict, dic
     def jax_loop():
         current = {k: jnp.asarray(v) for k, v in state32.items()}
         for x in jax_steps:
-            current, _ = apply(params, current, x)
+            current, _ = apply(current, x, params)
         jax.block_until_ready(current)
 
     timed = lambda loop: {"wall_s": best_of(loop), "steps": steps, "spikes": float("nan")}  # noqa: E731

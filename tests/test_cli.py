@@ -179,9 +179,9 @@ def test_help_shows_exit_statuses_help_and_defaults_of_every_option():
 
 def test_generated_inputs_follow_each_inputs_kind(ctx, tmp_path, capsys):
     manifest = json.loads((Path(ctx.spiking) / "manifest.json").read_text())
-    assert [leaf.get("kind") for leaf in manifest["layout"]["inputs"]] == ["spikes"]
+    assert manifest["input_kinds"] == {"pre": "spikes"}
     small = json.loads((Path(ctx.small) / "manifest.json").read_text())
-    assert {leaf["kind"] for leaf in small["layout"]["inputs"]} == {"current"}
+    assert small["input_kinds"] == {"drive_exc": "current", "drive_inh": "current"}
     assert main(["run", ctx.spiking, "--steps", "400", "--rate", "200", "--save-outputs", str(tmp_path / "r.npz")]) == 0
     out = capsys.readouterr().out
     assert "pre: Bernoulli spikes at 200 Hz (p = 0.02 per step)" in out
@@ -196,11 +196,7 @@ def test_an_artifact_without_input_kinds_reads_its_inputs_as_currents(ctx, tmp_p
     from aotsnn.runtime import load
     from aotsnn.runtime.manifest import input_kinds
 
-    def drop_kinds(manifest: dict) -> None:
-        for leaf in manifest["layout"]["inputs"]:
-            leaf.pop("kind")
-
-    old = support.resealed_copy(Path(ctx.spiking), tmp_path / "old.aot", edit=drop_kinds)
+    old = support.resealed_copy(Path(ctx.spiking), tmp_path / "old.aot", edit=lambda m: m.pop("input_kinds"))
     assert input_kinds(load(old).artifact.manifest) == {"pre": "current"}
     assert main(["run", str(old), "--steps", "10", "--current", "0:1"]) == 0
     assert "pre: current uniform in [0, 1)" in capsys.readouterr().out

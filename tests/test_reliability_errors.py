@@ -191,7 +191,7 @@ TRIGGERS: dict[str, Callable[[Context], object]] = {
     "manifest-field": lambda ctx: load(ctx.edited_copy(lambda m: _set_in(m, "dt", -0.1), reseal=True)),
     "manifest-leaf": lambda ctx: load(ctx.edited_copy(lambda m: m["layout"]["state"][0].update(shape=[1, -40]),
                                                       reseal=True)),
-    "manifest-input-kind": lambda ctx: load(ctx.edited_copy(lambda m: m["layout"]["inputs"][0].update(kind="voltage"),
+    "manifest-input-kind": lambda ctx: load(ctx.edited_copy(lambda m: m["input_kinds"].update(drive_exc="voltage"),
                                                             reseal=True)),
     "file-missing": lambda ctx: load(ctx.copy_with("params.npz", None)),
     "file-corrupt": lambda ctx: load(ctx.copy_with("model.so", _flipped(ctx.artifact / "model.so"))),

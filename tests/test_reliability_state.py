@@ -57,8 +57,8 @@ def test_every_precision_compiles_and_runs_like_jax(precision):
     for t in range(100):
         x = {k: v[t] for k, v in inputs.items()}
         new, _ = session.step(state, x)
-        ref, _ = step(params, {k: jnp.asarray(support.from_storage(v, precision), jnp.bfloat16) for k, v in state.items()},
-                      {k: jnp.asarray(support.from_storage(v, precision), jnp.bfloat16) for k, v in x.items()})
+        ref, _ = step({k: jnp.asarray(support.from_storage(v, precision), jnp.bfloat16) for k, v in state.items()},
+                      {k: jnp.asarray(support.from_storage(v, precision), jnp.bfloat16) for k, v in x.items()}, params)
         for name in new:
             ulps = np.abs(new[name].astype(np.int32) - np.asarray(ref[name]).view(np.uint16).astype(np.int32))
             assert ulps.max() <= 2, (t, name, ulps.max())

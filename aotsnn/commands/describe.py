@@ -27,13 +27,14 @@ def compile_extra_error(command: str, module: str) -> str:
             f"installed: {INSTALL_COMPILE}")
 
 
-def _leaf(leaf: dict, group: str) -> str:
-    kind = f" {leaf.get('kind', 'current')}" if group == "inputs" else ""
+def _leaf(leaf: dict, group: str, kinds: dict[str, str]) -> str:
+    kind = f" {kinds[leaf['name']]}" if group == "inputs" else ""
     return f"{leaf['name']}{tuple(leaf['shape'])}{kind}"
 
 
 def cmd_info(args) -> int:
     from aotsnn.runtime.harness import open_any
+    from aotsnn.runtime.manifest import input_kinds
 
     m = open_any(args.artifact).manifest
     build = m["build"]          # checked to be an object with workspace_bytes; the other facts may be absent
@@ -43,7 +44,7 @@ def cmd_info(args) -> int:
         f"precision  {m['precision']}",
         f"compiled   via {m.get('compile_path')}, {build.get('kernels', '?')} kernels, "
         f"{build.get('kernel_calls_per_step', '?')} calls/step, workspace {build['workspace_bytes']} bytes",
-        *[f"{group:<10} " + ", ".join(_leaf(leaf, group) for leaf in m["layout"][group])
+        *[f"{group:<10} " + ", ".join(_leaf(leaf, group, input_kinds(m)) for leaf in m["layout"][group])
           for group in ("params", "state", "inputs", "outputs")]]))
     return EXIT_OK
 

@@ -76,9 +76,9 @@ def publish(staging: Path, out: Path, *, net: Network, lowered: LoweredStep, pre
         "compile_path": compile_path,
         "source": source,
         **(extra or {}),
-        "layout": {group: [leaf.to_json() | ({"kind": net.input_kind(leaf.name)} if group == "inputs" else {})
-                           for leaf in getattr(lowered.layout, group)]
+        "layout": {group: [leaf.to_json() for leaf in getattr(lowered.layout, group)]
                    for group in ("params", "state", "inputs", "outputs")},
+        "input_kinds": {leaf.name: net.input_kind(leaf.name) for leaf in lowered.layout.inputs},   # for `aotsnn run`
         "param_rules": {k: rule.to_json() for k, rule in net.param_rules().items()},
         "topology": topology,
         "build": facts,

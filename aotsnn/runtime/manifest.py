@@ -18,7 +18,7 @@ from aotsnn.runtime.format import ArtifactError
 
 PRECISIONS = ("float32", "float16", "bfloat16", "float64")
 GROUPS = ("params", "state", "inputs", "outputs")
-INPUT_KINDS = ("spikes", "current")     # an input leaf's optional `kind`; absent (older artifacts): current
+INPUT_KINDS = ("spikes", "current")     # `input_kinds`, optional: absent (older artifacts) means current
 FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*")   # relative, no ".."
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -68,10 +68,6 @@ def _check_layout(where: str, layout: Any, precision: str) -> None:
         leaves = layout.get(group, MISSING)
         _require(where, f"layout.{group}", isinstance(leaves, list), "a list of leaves", leaves)
         names = [_check_leaf(where, f"layout.{group}[{i}]", leaf, precision) for i, leaf in enumerate(leaves)]
-        if group == "inputs":
-            for i, leaf in enumerate(leaves):
-                _require(where, f"layout.inputs[{i}].kind", leaf.get("kind", "current") in INPUT_KINDS,
-                         f"one of {INPUT_KINDS}", leaf.get("kind"))
         duplicates = sorted({n for n in names if names.count(n) > 1})
         _require(where, f"layout.{group}", not duplicates, "a list of leaves with distinct names",
                  duplicates)
@@ -125,6 +121,10 @@ def check_manifest(manifest: Mapping, where: str) -> None:
                    lambda field, rule: _check_rule(where, field, rule))
     _check_dict_of(where, "topology", manifest.get("topology", {}), lambda field, digest: _require(
         where, field, isinstance(digest, str), "a string", digest))
+    inputs = [leaf["name"] for leaf in manifest["layout"]["inputs"]]
+    _check_dict_of(where, "input_kinds", manifest.get("input_kinds", {}), lambda field, kind: _require(
+        where, field, kind in INPUT_KINDS and field.split(".", 1)[1] in inputs,
+        f"one of {INPUT_KINDS} for an input leaf", kind))
     _require(where, "cache_key", isinstance(manifest.get("cache_key", ""), str), "a string",
              manifest.get("cache_key"))
 
@@ -132,4 +132,5 @@ def check_manifest(manifest: Mapping, where: str) -> None:
 def input_kinds(manifest: Mapping) -> dict[str, str]:
     """Input leaf name -> "spikes" or "current", as recorded at compile time (a checked manifest);
     artifacts built before kinds were recorded give "current" for every input."""
-    return {leaf["name"]: leaf.get("kind", "current") for leaf in manifest["layout"]["inputs"]}
+    kinds = manifest.get("input_kinds", {})
+    return {leaf["name"]: kinds.get(leaf["name"], "current") for leaf in manifest["layout"]["inputs"]}
