@@ -14,25 +14,27 @@ from aotsnn.runtime import load
 STEPS = 120
 
 
-def advance_all(live, inputs, steps, out=None):
-    """advance() over the time axis of `inputs`, refilling the same input buffers each step."""
-    buffers = {k: np.empty(v.shape[1:], v.dtype) for k, v in inputs.items()}
+def advance_all(live, inputs, steps, out=None, own=False):
+    """advance() over the time axis of `inputs`, refilling the same input buffers each step: the
+    stepper's own (`live.inputs`, advance()) or arrays of ours (advance(buffers))."""
+    buffers = live.inputs if own else {k: np.empty(v.shape[1:], v.dtype) for k, v in inputs.items()}
     trace = {}
     for t in range(steps):
         for k, buffer in buffers.items():
             buffer[...] = inputs[k][t]
-        for k, v in live.advance(buffers, out=out).items():
+        for k, v in (live.advance(out=out) if own else live.advance(buffers, out=out)).items():
             trace.setdefault(k, []).append(v.copy())
     return {k: np.stack(v) for k, v in trace.items()}
 
 
+@pytest.mark.parametrize("own", [False, True], ids=["given-inputs", "own-inputs"])
 @pytest.mark.parametrize("precision", support.PRECISIONS)
-def test_advancing_step_by_step_equals_one_run(precision):
+def test_advancing_step_by_step_equals_one_run(precision, own):
     session = load(support.artifact(precision))
     inputs = support.inputs(STEPS, precision)
     final, outputs = session.run(session.init_state(), inputs)
     live = session.stepper()
-    trace = advance_all(live, inputs, STEPS)
+    trace = advance_all(live, inputs, STEPS, own=own)
     assert outputs["exc.spikes"].sum() > 0
     for name, values in outputs.items():
         np.testing.assert_array_equal(trace[name], values, err_msg=name)
@@ -109,6 +111,10 @@ def test_bad_inputs_and_non_finite_values_are_refused(small_artifact):
         live.advance(drive)
     drive["drive_exc"][0, 3] = 0.0
     live.advance(drive)                                          # the same buffer, finite again
+    live.inputs["drive_inh"][0, 1] = np.inf
+    with pytest.raises(ValueError, match="'drive_inh' contains NaN or Inf"):
+        live.advance()                                           # the stepper's own buffers too
+    live.inputs["drive_inh"][0, 1] = 0.0
     with pytest.raises(ValueError, match="contains NaN or Inf"):
         live.push("exc.v_rel", np.full((1, 40), np.inf, np.float32))
     session.set_params(**{"exc.resistance": 1e38})

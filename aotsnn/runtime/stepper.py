@@ -1,11 +1,11 @@
 """A live simulation: state kept in the runtime's own buffers, stepped one tick at a time.
 
     live = session.stepper()                       # the artifact's initial state (or state=...)
-    drive = np.zeros(live.input_shape("drive_exc"), np.float32)
     for tick in sensor_stream:
-        drive[...] = tick                           # fill the same buffer every time
-        out = live.advance({"drive_exc": drive})    # one step; out: name -> (batch, ...) views
+        live.inputs["drive_exc"][...] = tick        # the stepper's own input buffers
+        out = live.advance()                        # one step; out: name -> (batch, ...) views
         act(out["exc.spikes"])
+    out = live.advance({"drive_exc": my_array})     # or arrays of your own (checked once each)
     v = live.pull("exc.v_rel"); live.push("exc.v_rel", v * 0)
 
 `Session.step` is functional (state in, new state out) and pays for it on every call: fresh
@@ -18,8 +18,9 @@ A Stepper does that work once:
 - outputs land in buffers it owns (returned as views, valid until the next `advance`: copy what
   you keep) or in arrays given as `out=` (checked once each, like inputs).
 What still runs per call is the finiteness check (`check_finite=False` skips it): one BLAS dot
-product over each input, over the state and over the outputs (the state and the outputs each
-live in one block), so a step that makes anything NaN or Inf raises at once. The step is bit-identical to `Session.run`.
+product over the inputs before the step (over each given input array, or over the stepper's own
+input block) and one over the state and the outputs after it (they share one block), so a step
+that makes anything NaN or Inf raises at once. The step is bit-identical to `Session.run`.
 numpy + tvm_ffi only, like the rest of the runtime.
 """
 from __future__ import annotations
@@ -60,12 +61,22 @@ class Stepper:
         self.session, self.check_finite = session, check_finite
         self._blas = session.dtype in (np.float32, np.float64)
         self._scales: dict[int, np.ndarray] = {}
-        self._state_block, self._state = carve(session.layout["state"], session.dtype)
-        self._state_tensors = [tensor(self._state[name], session.precision) for name, _ in session.layout["state"]]
-        self._out_block, out = carve([(name, (1, *shape)) for name, shape in session.layout["outputs"]],
-                                     session.dtype)
-        self._out_tensors = [tensor(buffer, session.precision) for buffer in out.values()]
-        self._views = {name: buffer[0] for name, buffer in out.items()}
+        # The state and the outputs share one block (one pass checks both after a step); the
+        # stepper's own input buffers (`inputs`) another (one pass before).
+        state_layout = session.layout["state"]
+        out_layout = [(f"out:{name}", (1, *shape)) for name, shape in session.layout["outputs"]]
+        self._written_block, leaves = carve(state_layout + out_layout, session.dtype)
+        self._state = {name: leaves[name] for name, _ in state_layout}
+        self._state_tensors = [tensor(self._state[name], session.precision) for name, _ in state_layout]
+        self._out_tensors = [tensor(leaves[name], session.precision) for name, _ in out_layout]
+        self._views = {name: leaves[f"out:{name}"][0] for name, _ in session.layout["outputs"]}
+        self._input_block, own = carve(session.layout["inputs"], session.dtype)
+        self.inputs: dict[str, np.ndarray] = own
+        """The stepper's own input buffers, name -> (batch, ...): fill them and call advance()."""
+        self._own_input_tensors = [tensor(own[name].reshape(1, *shape), session.precision)
+                                   for name, shape in session.layout["inputs"]]
+        self._own_inputs_check = {"inputs": self._input_block}
+        self._written_check = {"state, outputs": self._written_block}
         self._seen: dict[int, tuple[np.ndarray, object]] = {}     # id -> (array kept alive, its tensor)
         self._workspace = tvm_ffi.from_dlpack(session._workspace)
         self.reset(state)
@@ -110,24 +121,29 @@ class Stepper:
         return shapes[name]
 
     # -- stepping ---------------------------------------------------------------------------
-    def advance(self, inputs: Mapping[str, np.ndarray], out: Mapping[str, np.ndarray] | None = None
+    def advance(self, inputs: Mapping[str, np.ndarray] | None = None, out: Mapping[str, np.ndarray] | None = None
                 ) -> dict[str, np.ndarray]:
-        """One step in place; inputs name -> (batch, ...) arrays of the artifact dtype.
+        """One step in place; inputs name -> (batch, ...) arrays of the artifact dtype, or None
+        for the stepper's own buffers `self.inputs` (the fastest: one check covers them all).
 
         Returns the outputs, name -> (batch, ...): views of the stepper's buffers, or the arrays
         of `out` (which must hold every output) when given."""
         session = self.session
         layout = session.layout
-        if len(inputs) != len(layout["inputs"]):
-            session._check_names(inputs, "inputs", "inputs")
-        input_tensors = [self._tensor_of(inputs, name, shape, "inputs") for name, shape in layout["inputs"]]
+        if inputs is None:
+            inputs, input_tensors, given = self.inputs, self._own_input_tensors, self._own_inputs_check
+        else:
+            if len(inputs) != len(layout["inputs"]):
+                session._check_names(inputs, "inputs", "inputs")
+            input_tensors = [self._tensor_of(inputs, name, shape, "inputs") for name, shape in layout["inputs"]]
+            given = inputs
         if out is None:
-            out_tensors, results, written = self._out_tensors, self._views, {"outputs": self._out_block}
+            out_tensors, results, written = self._out_tensors, self._views, self._written_check
         else:
             out_tensors = [self._tensor_of(out, name, shape, "out") for name, shape in layout["outputs"]]
-            results = written = dict(out)
-        written = {"state": self._state_block, **written}
-        if self.check_finite and not self._finite(inputs):
+            results = dict(out)
+            written = {"state, outputs": self._written_block, **results}
+        if self.check_finite and not self._finite(given):
             session._check_finite(inputs, "inputs")
         with session._lock:
             session._run(1, int(session._derived_stale), *session._param_tensors, *self._state_tensors,
@@ -148,7 +164,7 @@ class Stepper:
         if not self._blas:
             return False
         for array in arrays.values():
-            flat = array.reshape(-1)
+            flat = array if array.ndim == 1 else array.reshape(-1)
             scale = self._scales.get(flat.size)
             if scale is None:
                 scale = self._scales[flat.size] = np.full(flat.size, 2.0 ** -64, self.session.dtype)
