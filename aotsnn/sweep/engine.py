@@ -6,7 +6,8 @@
 
 The artifact is scattered once (its bytes, keyed by its content hash) to every worker, which
 loads it once per process (aotsnn.sweep.worker). Runs that share parameters are packed up to the
-artifact's batch size into one task. Results are written as tasks finish, so an interrupted sweep
+artifact's batch size into one call, and short calls are grouped into tasks (about four per
+worker). Results are written as tasks finish, so an interrupted sweep
 resumes with the runs it lacks; a task lost with a worker is rescheduled by Dask on another one.
 """
 from __future__ import annotations
@@ -21,7 +22,14 @@ import numpy as np
 from aotsnn.runtime import load
 from aotsnn.sweep.plan import Run, SweepPlan
 from aotsnn.sweep.store import ResultStore
-from aotsnn.sweep.worker import artifact_blob, artifact_digest, batch_of, run_pack
+from aotsnn.sweep.worker import artifact_blob, artifact_digest, batch_of, run_packs
+
+
+def tasks(packs_: list[list[Run]], workers: int) -> list[list[list[Run]]]:
+    """Packs grouped into tasks, about 4 per worker (so a slow or lost worker leaves others work):
+    Dask costs milliseconds per task, as much as a short run, so short runs travel together."""
+    per_task = max(1, len(packs_) // (4 * max(workers, 1)))
+    return [packs_[i:i + per_task] for i in range(0, len(packs_), per_task)]
 
 
 def packs(runs: list[Run], batch: int) -> list[list[Run]]:
@@ -63,10 +71,11 @@ def run_sweep(artifact: str | Path, plan: SweepPlan, out: str | Path, *, client:
                 else:
                     client = stack.enter_context(Client(scheduler))
             blob = client.scatter(artifact_blob(artifact), broadcast=True, hash=False)
-            futures = [client.submit(run_pack, digest, blob, [run_record(r) for r in pack], plan.steps, plan.inputs,
-                                     plan.monitors, key=f"aotsnn-sweep-{digest[:8]}-{pack[0].run_id}",
-                                     retries=retries, pure=False)
-                       for pack in todo]
+            workers_now = max(len(client.scheduler_info().get("workers", {})), 1)
+            futures = [client.submit(run_packs, digest, blob, [[run_record(r) for r in pack] for pack in task],
+                                     plan.steps, plan.inputs, plan.monitors,
+                                     key=f"aotsnn-sweep-{digest[:8]}-{task[0][0].run_id}", retries=retries, pure=False)
+                       for task in tasks(todo, workers_now)]
             with progress_bar(progress, len(plan.runs), len(plan.runs) - sum(map(len, todo))) as advance:
                 for future in as_completed(futures):
                     records = future.result()

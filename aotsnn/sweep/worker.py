@@ -99,6 +99,12 @@ def reduce_output(values: np.ndarray, reduction: str) -> np.ndarray:
             "last": lambda v: v[-1], "full": lambda v: v}[reduction](values)
 
 
+def run_packs(digest: str, blob: bytes, packs: list[list[dict[str, Any]]], steps: int, recipe: dict[str, Any],
+              monitors: dict[str, str], threads: int = 1) -> list[dict[str, Any]]:
+    """`run_pack` for each pack of one task, the records in order."""
+    return [record for pack in packs for record in run_pack(digest, blob, pack, steps, recipe, monitors, threads)]
+
+
 def run_pack(digest: str, blob: bytes, runs: list[dict[str, Any]], steps: int, recipe: dict[str, Any],
              monitors: dict[str, str], threads: int = 1) -> list[dict[str, Any]]:
     """Run `runs` (same params, different seeds; at most the artifact's batch) and reduce their
@@ -112,7 +118,9 @@ def run_pack(digest: str, blob: bytes, runs: list[dict[str, Any]], steps: int, r
     layout = [(name, shape[1:]) for name, shape in session.layout["inputs"]]
     made = [make_inputs(recipe, layout, steps, run["seed"]) for run in runs]
     spare = [made[0]] * (batch_of(session) - len(runs))          # unused samples repeat the first run
-    inputs = {name: cast(session, np.concatenate([m[name] for m in made + spare], axis=1)) for name, _ in layout}
+    joined = made[0] if len(made + spare) == 1 else \
+        {name: np.concatenate([m[name] for m in made + spare], axis=1) for name, _ in layout}
+    inputs = {name: cast(session, joined[name]) for name, _ in layout}
     try:
         final, outputs = session.run(session.init_state(), inputs)
     except (ValueError, ArithmeticError) as exc:
