@@ -253,7 +253,16 @@ TRIGGERS: dict[str, Callable[[Context], object]] = {
     "load-state-other-artifact": lambda ctx: ctx.session.load_state(_other_state_file(ctx)),
     "load-state-corrupt": lambda ctx: ctx.session.load_state(_written(ctx.tmp / "s.npz", b"PK\x03\x04 not a state")),
     "load-state-not-regular": lambda ctx: ctx.session.load_state(_with_fifo(ctx.tmp, "s.npz") / "s.npz"),
+    "bundle-threads": lambda ctx: setattr(_bundle_session(), "threads", 2),
+    "bundle-stepper": lambda ctx: _bundle_session().stepper(),
 }
+
+
+def _bundle_session():
+    """A session of the small network's `c` bundle (the harness; built once per process)."""
+    from aotsnn.runtime.harness import load as load_bundle
+
+    return load_bundle(support.c_bundle())
 
 
 def _without_gpu(call):

@@ -4,8 +4,12 @@ under qemu-system. Imports only the standard library, numpy and aotsnn.targets.
     session = load("net.aot")                        # an artifact of a "c-bundle" target
     state, outputs = session.run(session.init_state(), inputs)     # inputs: (T, batch, ...)
 
-The interface is that of aotsnn.runtime.Session (init_state, params, set_params, run, step),
-so aotsnn.verify checks every target the same way, plus:
+The interface is that of aotsnn.runtime.Session, with its checks and messages (init_state,
+params, set_params, run, step, save_state and load_state: aotsnn.runtime.checks and
+aotsnn.runtime.statefile, shared with it), so aotsnn.verify and `aotsnn run` treat every target
+the same way. What cannot apply is refused with an ArtifactError that says why: setting
+`threads` (a bundle has no thread pool; reading it gives 1) and `stepper()` (a bundle's state
+does not outlive a call). Beyond the Session interface:
 
 - `trajectory(state, inputs)`: the state after every step (T calls of `<model>_step` in one
   launch of the harness), which the one-step check needs;
@@ -27,9 +31,10 @@ from typing import Mapping
 import numpy as np
 
 from aotsnn.runtime.artifact import Artifact, open_artifact
-from aotsnn.runtime.format import (MANIFEST, SEAL, ArtifactError, arrays_from_file, check_run_size, manifest_digest,
-                                   sha256_of)
+from aotsnn.runtime.checks import LayoutChecks
+from aotsnn.runtime.format import (MANIFEST, SEAL, ArtifactError, arrays_from_file, manifest_digest, sha256_of)
 from aotsnn.runtime.params import ParamChecker
+from aotsnn.runtime.statefile import StateFiles
 from aotsnn.targets import require
 
 RUN, TRACE = 0, 1
@@ -37,7 +42,7 @@ HARNESS_SECONDS = 600
 GROUPS = ("params", "state", "inputs", "outputs")
 
 
-class HarnessSession:
+class HarnessSession(LayoutChecks, StateFiles):
     """A C bundle artifact and its parameters; every run launches the harness once."""
 
     def __init__(self, artifact: Artifact) -> None:
@@ -47,6 +52,7 @@ class HarnessSession:
         self.dtype = np.dtype(self.precision)
         self.layout = {g: [(leaf["name"], tuple(leaf["shape"])) for leaf in m["layout"][g]] for g in GROUPS}
         self.param_rules = m.get("param_rules", {})
+        self.topology = m.get("topology", {})
         self.target = require(m["target"]["name"])
         self.harness = artifact.path / "c" / "harness"
         self.last_run_seconds: float | None = None
@@ -67,27 +73,39 @@ class HarnessSession:
         is taken or none is."""
         self._params = {**self._params, **self._checker.stage(values)}
 
+    def as_float(self, array: np.ndarray) -> np.ndarray:
+        """The values of an array of the artifact dtype as float64."""
+        return self._checker.as_float(array)
+
+    # -- what a bundle cannot offer ---------------------------------------------------------------
+    @property
+    def threads(self) -> int:
+        """1: a C bundle's kernels have no thread pool (one thread, in the harness)."""
+        return 1
+
+    @threads.setter
+    def threads(self, n: int) -> None:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"`threads` must be an integer >= 1, got {n!r}.")
+        raise ArtifactError(f"{self.artifact.path} is a '{self.target.name}' C bundle: its kernels run in one thread "
+                            "(no thread pool), so `threads` cannot be set; compile for target 'host' to use threads.")
+
+    def stepper(self, state: Mapping[str, np.ndarray] | None = None, *, check_finite: bool = True) -> None:
+        """Refused: a Stepper keeps the state in the runtime's buffers between calls, and a bundle's
+        state lives in a harness process that ends with each call."""
+        raise ArtifactError(f"{self.artifact.path} is a '{self.target.name}' C bundle: it has no live stepper (each "
+                            "call runs the harness once, from the state it is given); use step(state, inputs), or "
+                            "run(state, inputs) over T steps.")
+
+    # -- state ----------------------------------------------------------------------------------
     def init_state(self) -> dict[str, np.ndarray]:
         """The initial state stored in the artifact (a fresh copy)."""
         return self._read_arrays("state.npz", "state")
 
     def _read_arrays(self, file: str, group: str) -> dict[str, np.ndarray]:
         arrays = arrays_from_file(self.artifact.path / file)
-        self._check(arrays, group, f"{file} of {self.artifact.path}")
+        self._check_tree(arrays, group, f"{file} of {self.artifact.path}", ArtifactError)
         return {n: arrays[n].copy() for n, _ in self.layout[group]}
-
-    def _check(self, tree: Mapping[str, np.ndarray], group: str, what: str, steps: int | None = None) -> None:
-        names = [n for n, _ in self.layout[group]]
-        missing, extra = [n for n in names if n not in tree], [n for n in tree if n not in names]
-        if missing or extra:
-            raise ValueError(f"{what}: " + "; ".join(p for p in (
-                f"missing {', '.join(missing)}" if missing else "", f"unknown {', '.join(extra)}" if extra else "") if p) + ".")
-        for name, shape in self.layout[group]:
-            value, full = tree[name], shape if steps is None else (steps, *shape)
-            if not isinstance(value, np.ndarray) or value.dtype != self.dtype:
-                raise TypeError(f"{what}: '{name}' must be a numpy array of dtype {self.precision}.")
-            if value.shape != full:
-                raise ValueError(f"{what}: '{name}' must have shape {full}, got {value.shape}.")
 
     # -- packing: the structs of <model>.h --------------------------------------------------------
     def _pack(self, group: str, tree: Mapping[str, np.ndarray], steps: int | None = None) -> bytes:
@@ -133,26 +151,10 @@ class HarnessSession:
             return {name: (work / name).read_bytes() for name in names}
 
     # -- running --------------------------------------------------------------------------------
-    def _prepare(self, state, inputs, steps, check_finite) -> int:
-        if steps is None:
-            if not self.layout["inputs"]:
-                raise ValueError(f"'{self.name}' has no inputs: pass steps=T.")
-            steps = int(np.shape(next(iter(inputs.values())))[0]) if inputs else -1
-        if not isinstance(steps, (int, np.integer)) or steps < 0:
-            raise ValueError(f"`steps` must be a non-negative integer, got {steps!r}.")
-        self._check(state, "state", "state")
-        self._check(inputs, "inputs", "inputs", steps=steps)
-        check_run_size(self.layout["outputs"], self.dtype, inputs, steps)
-        if check_finite:
-            for name, value in inputs.items():
-                if not np.all(np.isfinite(value)):
-                    raise ValueError(f"inputs: '{name}' contains NaN or Inf (pass check_finite=False to allow).")
-        return int(steps)
-
     def run(self, state: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray], *,
             steps: int | None = None, check_finite: bool = True) -> tuple[dict, dict]:
         """Advance T steps in one `<model>_run`; inputs (T, batch, ...) -> outputs (T, batch, ...)."""
-        steps = self._prepare(state, inputs, steps, check_finite)
+        steps = self._check_run(state, inputs, steps, check_finite)
         if steps == 0:      # no step to take (and C has no zero-length arrays for the harness to read)
             return {k: v.copy() for k, v in state.items()}, self._empty_outputs()
         files = self._launch(RUN, state, inputs, steps)
@@ -162,18 +164,10 @@ class HarnessSession:
     def _empty_outputs(self) -> dict[str, np.ndarray]:
         return {name: np.empty((0, *shape), self.dtype) for name, shape in self.layout["outputs"]}
 
-    def step(self, state: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray],
-             *, check_finite: bool = True) -> tuple[dict, dict]:
-        """One step; inputs (batch, ...) -> outputs (batch, ...)."""
-        self._check(inputs, "inputs", "inputs")
-        new_state, outs = self.run(state, {k: np.asarray(v)[None] for k, v in inputs.items()},
-                                   steps=1, check_finite=check_finite)
-        return new_state, {k: v[0] for k, v in outs.items()}
-
     def trajectory(self, state: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray],
                    *, check_finite: bool = True) -> tuple[list[dict], list[dict]]:
         """([s_0, ..., s_T], [outputs of step 0, ...]): T calls of `<model>_step` from `state`."""
-        steps = self._prepare(state, inputs, None, check_finite)
+        steps = self._check_run(state, inputs, None, check_finite)
         if steps == 0:
             return [dict(state)], []
         files = self._launch(TRACE, state, inputs, steps)

@@ -15,7 +15,6 @@ are serialised); independent sessions of one artifact share nothing.
 """
 from __future__ import annotations
 
-import io
 import math
 import threading
 from pathlib import Path
@@ -25,11 +24,12 @@ import numpy as np
 import tvm_ffi
 
 from aotsnn.runtime.artifact import Artifact, open_artifact
+from aotsnn.runtime.checks import LayoutChecks
 from aotsnn.runtime.dlpack import tensor
-from aotsnn.runtime.format import (ArtifactError, arrays_from_file, bfloat16_values, check_run_size, numpy_dtype,
-                                   write_atomic)
+from aotsnn.runtime.format import ArtifactError, arrays_from_file, numpy_dtype
 from aotsnn.runtime.library import check_identity, load_library
 from aotsnn.runtime.params import ParamChecker
+from aotsnn.runtime.statefile import StateFiles
 from aotsnn.runtime.stepper import Stepper
 
 ALIGN = 64
@@ -52,7 +52,7 @@ def aligned_copy(array: np.ndarray) -> np.ndarray:
     return out
 
 
-class Session:
+class Session(LayoutChecks, StateFiles):
     """A loaded artifact with its parameters; runs steps from any state the caller gives."""
 
     def __init__(self, artifact: Artifact) -> None:
@@ -141,68 +141,6 @@ class Session:
         self._check_tree(arrays, group, f"{file} of {self.artifact.path}", ArtifactError)
         return {n: arrays[n].copy() for n, _ in self.layout[group]}
 
-    def _check_names(self, tree: object, group: str, what: str, error: type[Exception] | None = None) -> None:
-        """`tree` is a dict with exactly the leaf names of `group`."""
-        if not isinstance(tree, Mapping):
-            raise (error or TypeError)(f"{what} must be a dict of leaf name -> numpy array, got {type(tree).__name__}.")
-        names = [n for n, _ in self.layout[group]]
-        missing = [n for n in names if n not in tree]
-        extra = [str(n) for n in tree if n not in names]
-        if missing or extra:
-            raise (error or ValueError)(f"{what}: " + "; ".join(p for p in (
-                f"missing {', '.join(missing)}" if missing else "", f"unknown {', '.join(extra)}" if extra else "") if p) + ".")
-
-    def _check_tree(self, tree: Mapping[str, np.ndarray], group: str, what: str, error: type[Exception] | None = None,
-                    steps: int | None = None) -> None:
-        """Names, types, dtypes and shapes ((steps, *shape) when `steps` is given) of `tree`.
-
-        `error` is raised for every problem (ArtifactError for files); by default TypeError for
-        types and dtypes, ValueError for names and shapes.
-        """
-        self._check_names(tree, group, what, error)
-        for name, shape in self.layout[group]:
-            self._check_leaf(name, tree[name], shape if steps is None else (steps, *shape), what, error)
-
-    def _check_leaf(self, name: str, value: object, shape: tuple[int, ...], what: str,
-                    error: type[Exception] | None = None) -> None:
-        """`value` is a numpy array of the artifact dtype and of `shape`."""
-        if not isinstance(value, np.ndarray):
-            raise (error or TypeError)(f"{what}: '{name}' must be a numpy array, got {type(value).__name__}.")
-        if value.dtype != self.dtype:
-            hint = "bfloat16 leaves are uint16 bit patterns: use aotsnn.runtime.bfloat16_bits(x)" \
-                if self.precision == "bfloat16" else f"use .astype(np.{self.dtype.name})"
-            raise (error or TypeError)(f"{what}: '{name}' must have dtype {self.precision}, got {value.dtype} "
-                                       f"({hint}).")
-        if value.shape != shape:
-            raise (error or ValueError)(f"{what}: '{name}' must have shape {shape}, got {value.shape}.")
-
-    def _check_finite(self, tree: Mapping[str, np.ndarray], what: str) -> None:
-        """NaN/Inf anywhere in `tree` is refused. A finite sum (one fast pass, no temporary array)
-        proves every value finite; only a sum that overflowed is checked value by value."""
-        values = {name: bfloat16_values(v) if self.precision == "bfloat16" else v for name, v in tree.items()}
-        with np.errstate(over="ignore", invalid="ignore"):
-            totals = {name: v.sum() for name, v in values.items()}
-        for name, v in values.items():
-            if not np.isfinite(totals[name]) and not np.all(np.isfinite(v)):
-                raise ValueError(f"{what}: '{name}' contains NaN or Inf (pass check_finite=False to allow).")
-
-    def save_state(self, state: Mapping[str, np.ndarray], path: str | Path) -> None:
-        """Write `state` atomically (temp file + rename); a crash mid-save keeps the old file."""
-        self._check_tree(state, "state", "state to save")
-        buffer = io.BytesIO()
-        np.savez(buffer, __model__=np.array(self.artifact.manifest.get("cache_key", self.name)),
-                 **{n: state[n] for n, _ in self.layout["state"]})
-        write_atomic(Path(path), buffer.getvalue())
-
-    def load_state(self, path: str | Path) -> dict[str, np.ndarray]:
-        """Read a state written by `save_state` for this model; bit-exact."""
-        arrays = arrays_from_file(Path(path))
-        key = arrays.pop("__model__", None)
-        if key is None or str(key) != self.artifact.manifest.get("cache_key", self.name):
-            raise ArtifactError(f"{path} is not a saved state of this artifact ('{self.name}').")
-        self._check_tree(arrays, "state", f"state file {path}", ArtifactError)
-        return arrays
-
     # -- running --------------------------------------------------------------------------------
     def run(self, state: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray], *,
             steps: int | None = None, check_finite: bool = True) -> tuple[dict, dict]:
@@ -213,18 +151,7 @@ class Session:
         empty outputs. `state` is not modified. With `check_finite`, NaN/Inf in the state or
         the inputs are refused.
         """
-        self._check_names(state, "state", "state")
-        self._check_names(inputs, "inputs", "inputs")
-        if steps is None:
-            steps = self._steps_of(inputs)
-        if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
-            raise ValueError(f"`steps` must be a non-negative integer, got {steps!r}.")
-        self._check_tree(state, "state", "state")
-        self._check_tree(inputs, "inputs", "inputs", steps=steps)
-        check_run_size(self.layout["outputs"], self.dtype, inputs, steps)
-        if check_finite:
-            self._check_finite(state, "state")
-            self._check_finite(inputs, "inputs")
+        steps = self._check_run(state, inputs, steps, check_finite)
         new_state = {n: aligned_copy(state[n]) for n, _ in self.layout["state"]}
         ins = [np.ascontiguousarray(inputs[n]) for n, _ in self.layout["inputs"]]   # any alignment: read step by step
         outs = {n: np.empty((steps, *s), self.dtype) for n, s in self.layout["outputs"]}
@@ -240,27 +167,6 @@ class Session:
         """A live simulation from `state` (default: the initial state), stepped in place with
         `advance`: the fast path for one step at a time (see aotsnn.runtime.stepper)."""
         return Stepper(self, state, check_finite=check_finite)
-
-    def _steps_of(self, inputs: Mapping[str, np.ndarray]) -> int:
-        """T, the length of the time axis of the first input (checked to have one)."""
-        if not self.layout["inputs"]:
-            raise ValueError(f"'{self.name}' has no inputs: pass steps=T.")
-        name, shape = self.layout["inputs"][0]
-        value = inputs[name]
-        if not isinstance(value, np.ndarray):
-            raise TypeError(f"inputs: '{name}' must be a numpy array, got {type(value).__name__}.")
-        if value.ndim != len(shape) + 1:
-            raise ValueError(f"inputs: '{name}' must have shape (T, {', '.join(map(str, shape))}) for T steps, "
-                             f"got {value.shape}.")
-        return value.shape[0]
-
-    def step(self, state: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray],
-             *, check_finite: bool = True) -> tuple[dict, dict]:
-        """One step; inputs (batch, ...) -> outputs (batch, ...). Checks as `run`."""
-        self._check_tree(inputs, "inputs", "inputs")
-        new_state, outs = self.run(state, {k: np.asarray(v)[None] for k, v in inputs.items()},
-                                   steps=1, check_finite=check_finite)
-        return new_state, {k: v[0] for k, v in outs.items()}
 
 
 def load(path: str | Path, *, check_hashes: bool = True, threads: int | None = None) -> Session:
