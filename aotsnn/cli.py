@@ -81,9 +81,16 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--precision", default="float32", help="float32, float16, bfloat16 or float64")
     demo.add_argument("--plots", default="demo-plots", metavar="DIR",
                       help="write raster.png, traces.png and errors.png here ('' for none)")
-    comp = _add(sub, "compile", "compile MODULE:FUNCTION (a function returning a Network) to an artifact",
-                cmd_compile, needs_compile=True)
-    comp.add_argument("model", help="MODULE:FUNCTION, importable from the current directory")
+    comp = _add(sub, "compile", "compile MODULE:FUNCTION (a function returning a Network) or a NIR graph (.nir) "
+                "to an artifact", cmd_compile, needs_compile=True)
+    comp.add_argument("model", help="MODULE:FUNCTION, importable from the current directory, or FILE.nir")
+    comp.add_argument("--dt", type=float, help="NIR only (required there): the step, in --time-unit")
+    comp.add_argument("--integration", choices=("euler", "exact"),
+                      help="NIR only (required there): forward Euler (snnTorch's) or exact exponential decay")
+    comp.add_argument("--reset", choices=("zero", "subtract", "subtract_pending"),
+                      help="NIR only (required there): to v_reset, by subtraction, or snnTorch's subtraction")
+    comp.add_argument("--time-unit", default="s", choices=("s", "ms", "us"),
+                      help="NIR only: the unit of --dt and of the graph's time constants")
     comp.add_argument("--target", default="host", help="a target of `aotsnn targets`")
     comp.add_argument("-o", "--output", required=True, help="the artifact directory to write (required)")
     comp.add_argument("--precision", default="float32", help="float32, float16, bfloat16 or float64")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import urllib.parse
 from pathlib import Path
 
 from aotsnn.commands import paths
@@ -12,12 +13,52 @@ from aotsnn.commands.progress import progress_bar
 DEFAULT_MODEL = "aotsnn.demo:build_ei_network"
 
 
+NIR_PREFIX = "nir:"
+NIR_OPTIONS = ("dt", "integration", "reset", "time_unit")
+
+
+def nir_spec(path: str, args) -> str:
+    """The model string of a NIR graph with its options, recorded in the manifest as its source so
+    that `aotsnn verify` rebuilds the same Network: nir:/abs/path.nir?dt=..&integration=..&..."""
+    missing = [f"--{name.replace('_', '-')}" for name in ("dt", "integration", "reset") if getattr(args, name) is None]
+    if missing:
+        raise CliError(f"a NIR graph needs {', '.join(missing)}: NIR files store no step and no discretisation "
+                       "(snnTorch's exporter assumes --dt 1e-4 --integration euler --reset subtract_pending).")
+    query = urllib.parse.urlencode({name: getattr(args, name) for name in NIR_OPTIONS})
+    return f"{NIR_PREFIX}{Path(path).resolve()}?{query}"
+
+
+def refuse_nir_options(args) -> None:
+    """--dt, --integration, --reset and --time-unit mean something only for a .nir model."""
+    given = [f"--{name.replace('_', '-')}" for name in NIR_OPTIONS if getattr(args, name, None) not in (None, "s")]
+    if given:
+        raise CliError(f"{', '.join(given)}: only for a NIR graph (a .nir file), not for {args.model!r}; drop it.")
+
+
+def load_nir(spec: str):
+    """`nir:<path>?dt=..&integration=..&reset=..&time_unit=..` -> the Network aotsnn.nir builds."""
+    location, _, query = spec[len(NIR_PREFIX):].partition("?")
+    options = dict(urllib.parse.parse_qsl(query))
+    try:
+        from aotsnn.nir import from_nir
+    except ImportError as exc:
+        raise CliError(f"NIR graphs need the [nir] extra ({exc}): pip install \"aotsnn[nir]\"") from None
+    try:
+        return from_nir(location, dt=float(options["dt"]), integration=options["integration"],
+                        reset=options["reset"], time_unit=options.get("time_unit", "s"))
+    except (KeyError, ValueError, OSError) as exc:
+        raise CliError(f"cannot build a network from the NIR graph {location}: {exc}") from None
+
+
 def load_model(spec: str):
     """`package.module:function` -> the Network that function returns (the current directory is
-    importable)."""
+    importable); `nir:...` (see `nir_spec`) -> the Network of a NIR graph."""
+    if spec.startswith(NIR_PREFIX):
+        return load_nir(spec)
     module_name, _, func_name = spec.partition(":")
     if not module_name or not func_name:
-        raise CliError(f"the model must be given as MODULE:FUNCTION (a function returning a Network), got {spec!r}.")
+        raise CliError(f"the model must be given as MODULE:FUNCTION (a function returning a Network) or a .nir "
+                       f"file, got {spec!r}.")
     sys.path.insert(0, str(Path.cwd()))
     try:
         factory = getattr(importlib.import_module(module_name), func_name)
@@ -42,6 +83,10 @@ def cmd_compile(args) -> int:
     get(args.target)                    # an unknown target is refused before the model is built
     check_precision(args.precision)
     paths.output_artifact(args.output, "-o")
+    if args.model.endswith(".nir"):
+        args.model = nir_spec(args.model, args)
+    else:
+        refuse_nir_options(args)
     net = load_model(args.model)
     with progress_bar(args.quiet) as progress:
         if get(args.target).artifact == "library":
