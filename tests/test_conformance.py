@@ -43,6 +43,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+import aotsnn.components.layers as layers
+import aotsnn.components.lif as lif
 import aotsnn.components.plasticity as plasticity
 import aotsnn.components.somas as somas
 import aotsnn.components.structured as structured
@@ -243,8 +245,50 @@ def build_structured(size: Size = DEFAULT) -> Network:
     return net
 
 
+def build_nir(size: Size = DEFAULT) -> Network:
+    """The NIR family (aotsnn.components.lif, layers): every neuron behind a 100x50 dense synapse,
+    both integrations and all three resets; spikes through Delay and Scale; a 28x28 image through
+    Conv, SumPool and AvgPool into a LIF of shape (4, 3, 3); Threshold on a membrane."""
+    n_in, n = size.n_in, size.n_out
+    net = Network("conf_nir", dt=DT, batch=size.batch)
+    net.add_input("spikes_in", (n_in,))
+    net.add_input("image", (1, size.side, size.side))
+    net.add(synapses.DenseSynapse("drive", (n_in, n), resist_scale=0.5, seed=11))
+    net.add(layers.Delay("late", (n_in,), delays=(np.arange(n_in) % 4).astype(float)))
+    net.add(layers.Scale("gain", (n_in,), scale=np.linspace(0.5, 1.5, n_in)))
+    net.add(synapses.DenseSynapse("delayed", (n_in, n), resist_scale=0.5, seed=12))
+    neurons = {"integ": (lif.Integrator, dict(r=0.05)),
+               "if_": (lif.IntegrateAndFire, dict(r=0.05, v_threshold=1.0, reset="subtract")),
+               "li": (lif.LeakyIntegrator, dict(tau=5.0, integration="exact")),
+               "lif_": (lif.LeakyIntegrateAndFire, dict(tau=5.0, v_threshold=1.0, reset="subtract_pending")),
+               "culi": (lif.CubaLeakyIntegrator, dict(tau_syn=2.0, tau_mem=5.0)),
+               "culif": (lif.CubaLIF, dict(tau_syn=2.0, tau_mem=5.0, v_threshold=1.0, v_reset=-0.2,
+                                           integration="exact"))}
+    for name, (kind, options) in neurons.items():
+        net.add(kind(name, n, **options))
+        net.connect("drive.out", f"{name}.i")
+        net.record(f"{name}.spikes" if kind.spiking else f"{name}.v")
+    for source, target in (("spikes_in", "drive.x"), ("spikes_in", "late.x"), ("late.out", "gain.x"),
+                           ("gain.out", "delayed.x"), ("delayed.out", "lif_.i")):
+        net.connect(source, target)
+    net.add(lif.Threshold("crossing", (n,), threshold=1.5))
+    net.connect("li.v", "crossing.x")
+    net.record("crossing.spikes")
+    side = (size.side - 3) // 2 + 1                       # 3x3 kernel, stride 2: 28 -> 13
+    kernel = np.random.default_rng(13).uniform(-0.2, 1.0, (4, 1, 3, 3))
+    net.add(layers.Conv("conv", (1, size.side, size.side), kernel, bias=np.full(4, 0.05), stride=2))
+    net.add(layers.SumPool("sum", (4, side, side), 2))
+    net.add(layers.AvgPool("avg", (4, side // 2, side // 2), 2))
+    pooled = (4, side // 4, side // 4)
+    net.add(lif.LeakyIntegrateAndFire("vision", pooled, tau=5.0, v_threshold=0.2))
+    for source, target in (("image", "conv.x"), ("conv.out", "sum.x"), ("sum.out", "avg.x"), ("avg.out", "vision.i")):
+        net.connect(source, target)
+    net.record("vision.spikes")
+    return net
+
+
 NETWORKS = {"somas": build_somas, "dense": build_dense, "hebbian": build_hebbian, "stdp": build_stdp,
-            "structured": build_structured}
+            "structured": build_structured, "nir": build_nir}
 
 
 def conformance_inputs(net: Network, steps: int, seed: int = 7) -> dict[str, np.ndarray]:
@@ -307,13 +351,14 @@ def check_leaves(report) -> list[str]:
 # -- coverage ---------------------------------------------------------------------------------------
 # Exported classes that are bases of others, not components of their own (each must stay a base of
 # a class the matrix uses, so this list cannot hide a new component).
-BASES = {"ConductanceSynapse", "WeightedSynapse", "PlasticSynapse", "PatchedSynapse", "ConvSynapse", "DeconvSynapse"}
+BASES = {"ConductanceSynapse", "WeightedSynapse", "PlasticSynapse", "PatchedSynapse", "ConvSynapse", "DeconvSynapse",
+         "NIRNeuron"}
 
 
 def component_classes() -> set[type]:
     """Every Component class the component packages export."""
     found = set()
-    for package in (somas, synapses, plasticity, structured):
+    for package in (somas, synapses, plasticity, structured, lif, layers):
         for name in package.__all__:
             obj = getattr(package, name)
             if inspect.isclass(obj) and issubclass(obj, Component):
