@@ -114,6 +114,9 @@ TRIGGERS: dict[str, Callable[[Ctx], list[str]]] = {
     "cli-info-not-an-artifact": lambda c: ["info", str(c.tmp)],
     "cli-targets-argument": lambda c: ["targets", "host"],
     "cli-sweep-grid-missing": lambda c: ["sweep", c.small, "-o", str(c.tmp / "out")],
+    "cli-sweep-plot-needs-sum": lambda c: ["sweep", c.small, "--grid", c.file(
+        "mean.toml", 'steps = 5\nseeds = 1\n[monitors]\n"exc.spikes" = "mean"\n'), "-o", str(c.tmp / "o"),
+        "--workers", "1", "--plot", str(c.tmp / "r.png"), "--quiet"],
     "cli-sweep-artifact-missing": lambda c: ["sweep", str(c.tmp / "nothing.aot"), "--grid", c.file("g.toml"),
                                              "-o", str(c.tmp / "out")],
 }

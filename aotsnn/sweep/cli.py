@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import sys
 
 INSTALL_SWEEP = 'pip install "aotsnn[sweep]"'
 
@@ -25,9 +24,10 @@ def add_sweep_parser(sub) -> None:
 
 
 def cmd_sweep(args) -> int:
+    from aotsnn.commands.errors import CliError
+
     if importlib.util.find_spec("distributed") is None:
-        print(f"error: 'aotsnn sweep' needs the [sweep] extra (dask.distributed): {INSTALL_SWEEP}", file=sys.stderr)
-        return 2
+        raise CliError(f"'aotsnn sweep' needs the [sweep] extra (dask.distributed): {INSTALL_SWEEP}")
     from aotsnn.runtime import load
     from aotsnn.sweep import plan_from_toml, run_sweep
     from aotsnn.sweep.engine import monitored
@@ -48,6 +48,6 @@ def cmd_sweep(args) -> int:
         if args.plot:
             print(f"plot: {plot_rates(table, plan, summed[0], session.dt, args.plot)}")
     elif args.plot:
-        print("error: --plot needs a monitor reduced with 'sum' (a spike count) to plot a rate", file=sys.stderr)
-        return 2
+        raise CliError("--plot needs a monitor reduced with 'sum' (a spike count) to plot a rate; add one to "
+                       "[monitors] in the grid file.")
     return 0
