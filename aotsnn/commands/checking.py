@@ -1,7 +1,6 @@
 """`aotsnn verify`: an artifact, or a model on several targets, against the JAX reference."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np

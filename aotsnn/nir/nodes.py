@@ -3,7 +3,7 @@ the parameter values to load (see docs/nir.md for the table)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 import nir
 import numpy as np
