@@ -23,7 +23,12 @@ from aotsnn.components.lif.neurons import INTEGRATIONS, RESETS
 
 
 def load_graph(graph_or_path: nir.NIRGraph | str | os.PathLike) -> nir.NIRGraph:
-    """A NIRGraph as given, or read from a .nir (HDF5) file."""
+    """A NIRGraph as given, or read from a .nir (HDF5) file.
+
+    A file is read without nir's type inference (`type_check=False`): nir 1.0.8 refuses a graph
+    whose neuron parameters are scalars behind a Conv2d (Sinabs writes those: "type mismatch:
+    0.output: [[3 6 6]] -> 1.input: []"), while from_nir broadcasts scalar parameters to the shape
+    the graph feeds the node and checks every edge's shape when it wires the network."""
     if isinstance(graph_or_path, nir.NIRGraph):
         return graph_or_path
     if not isinstance(graph_or_path, (str, os.PathLike)):
@@ -32,7 +37,7 @@ def load_graph(graph_or_path: nir.NIRGraph | str | os.PathLike) -> nir.NIRGraph:
     if not path.is_file():
         raise ValueError(f"from_nir: no NIR file at {str(path)!r}.")
     try:
-        return nir.read(path)
+        return nir.read(path, type_check=False)
     except Exception as exc:                   # h5py/nir raise many types for a damaged file
         raise ValueError(f"from_nir: {str(path)!r} is not a readable NIR file ({type(exc).__name__}: {exc}).") from exc
 
