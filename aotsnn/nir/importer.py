@@ -58,11 +58,13 @@ def from_nir(graph_or_path: nir.NIRGraph | str | os.PathLike, *, dt: float, inte
     """Build the aotsnn Network that computes a NIR graph.
 
     dt: the step, in `time_unit` (1e-4 with the default "s" is 0.1 ms; snnTorch's exporter assumes
-    1e-4, Norse's 1e-3). integration: "euler" or "exact" for every neuron; reset: "zero" (to
+    1e-4, Norse's 1e-3; Sinabs writes time constants in steps: dt=1 with any unit).
+    integration: "euler" or "exact" for every neuron (Sinabs' LIF is "exact"); reset: "zero" (to
     v_reset), "subtract" (v - v_threshold) or "subtract_pending" (snnTorch's subtraction, see
-    aotsnn.components.lif) for every spiking neuron; neither is read from the file. time_unit: the unit of the graph's time constants and delays ("s", as every shipped
-    exporter writes, "ms" as NIR's documentation says, or "us"). check_units=False skips the
-    tau/dt plausibility check (units.TAU_STEPS).
+    aotsnn.components.lif) for every spiking neuron; neither is read from the file. time_unit:
+    the unit of dt and of the graph's time constants and delays ("s", as snnTorch, Norse and Spyx
+    write them, "ms" as NIR's documentation says, or "us"). check_units=False skips the tau/dt
+    plausibility check (units.TAU_STEPS).
     """
     if integration not in INTEGRATIONS:
         raise ValueError(f"from_nir: `integration` must be one of {', '.join(map(repr, INTEGRATIONS))}, got {integration!r}.")

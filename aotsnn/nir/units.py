@@ -1,9 +1,9 @@
 """Time units of NIR graphs and the tau/dt plausibility check.
 
-NIR's documentation gives time constants in ms, while every file its exporters ship (snnTorch,
-Norse, Spyx, ...) holds seconds. aotsnn never guesses: the caller names the unit (`time_unit`),
-dt is given in that unit, and a graph whose time constants are implausible for that dt is refused
-with a message that says which unit was assumed.
+NIR's documentation gives time constants in ms, while the files of snnTorch, Norse and Spyx hold
+seconds and Sinabs' hold time steps (imported with dt = 1 in any unit). aotsnn never guesses: the
+caller names the unit (`time_unit`), dt is given in that unit, and a graph whose time constants
+are implausible for that dt is refused with a message that says which unit was assumed.
 """
 from __future__ import annotations
 
