@@ -38,7 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aotsnn.export import compile_network  # noqa: E402
-from aotsnn.export.sparse_matmul import MAX_SPARSE_DENSITY  # noqa: E402
+from aotsnn.export.kernels.sparse_matmul import MAX_SPARSE_DENSITY  # noqa: E402
 from aotsnn.runtime import load  # noqa: E402
 from aotsnn import workloads  # noqa: E402
 

@@ -74,9 +74,9 @@ def delay_artifact() -> Path:
 @functools.lru_cache(maxsize=None)
 def c_bundle() -> Path:
     """The small network as a C bundle of the `c` target (built once per process)."""
-    from aotsnn.export import compile_for
+    from aotsnn.export import compile_network
 
-    return compile_for(small_net(), _WORKDIR / "small_c.aot", target="c")
+    return compile_network(small_net(), _WORKDIR / "small_c.aot", target="c")
 
 
 @functools.lru_cache(maxsize=None)

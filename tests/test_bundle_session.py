@@ -13,7 +13,7 @@ import pytest
 
 from aotsnn.cli import main
 from aotsnn.demo import demo_inputs
-from aotsnn.export import compile_for
+from aotsnn.export import compile_network
 from aotsnn.runtime import ArtifactError, Session
 from aotsnn.runtime.harness import HarnessSession, load_any
 
@@ -28,7 +28,7 @@ def bundle(request, small_net, tmp_path_factory) -> Path:
     ok, why = get(request.param).runs_here()
     if not ok:
         pytest.skip(why)
-    return compile_for(small_net, tmp_path_factory.mktemp(request.param) / "small.aot", target=request.param)
+    return compile_network(small_net, tmp_path_factory.mktemp(request.param) / "small.aot", target=request.param)
 
 
 @pytest.fixture()

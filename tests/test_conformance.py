@@ -389,7 +389,7 @@ def conformance(tmp_path_factory):
     import jax
     from jax.experimental.compilation_cache import compilation_cache
 
-    from aotsnn.export import compile_for
+    from aotsnn.export import compile_network
 
     root, built = tmp_path_factory.mktemp("conformance"), {}
     saved = {key: getattr(jax.config, key) for key in ("jax_compilation_cache_dir",
@@ -401,7 +401,7 @@ def conformance(tmp_path_factory):
     def compile(network: str, target, size: Size = DEFAULT):
         key = (network, target.name, size)
         if key not in built:
-            built[key] = compile_for(NETWORKS[network](size), root / f"{network}-{target.name}-{len(built)}.aot",
+            built[key] = compile_network(NETWORKS[network](size), root / f"{network}-{target.name}-{len(built)}.aot",
                                      target=target.name)
         return built[key]
 
@@ -477,7 +477,7 @@ def test_bundle_needs_no_runtime_and_keeps_tvm_workspace_in_bss(network, target,
     import json
     import subprocess
 
-    from aotsnn.export.c_kernels import allowed_symbol, external_symbols
+    from aotsnn.export.kernels.c_kernels import allowed_symbol, external_symbols
 
     if target.artifact != "c-bundle":
         pytest.skip(f"'{target.name}' builds a shared library that runs on TVM's FFI library")
@@ -517,7 +517,7 @@ def test_the_matrix_exercises_the_arena(conformance):
 @pytest.mark.parametrize("network", sorted(NETWORKS))
 def test_network_builds_for_cuda(network, tmp_path):
     """cuda: built here wherever nvcc is; it runs only where a GPU is (the `target` fixture)."""
-    from aotsnn.export import compile_for
+    from aotsnn.export import compile_network
     from aotsnn.targets import get
 
     cuda = get("cuda")
@@ -526,7 +526,7 @@ def test_network_builds_for_cuda(network, tmp_path):
         pytest.skip(why)
     if cuda.runs_here()[0]:
         pytest.skip("a GPU is here: test_network_matches_jax_on_target runs the cuda artifact")
-    path = compile_for(NETWORKS[network](), tmp_path / f"{network}.aot", target="cuda")
+    path = compile_network(NETWORKS[network](), tmp_path / f"{network}.aot", target="cuda")
     assert (path / "model.so").stat().st_size > 0 and (path / "driver.cu").is_file()
 
 
@@ -534,7 +534,8 @@ def test_network_builds_for_cuda(network, tmp_path):
 def test_an_op_without_a_c99_function_is_refused_naming_component_and_op(tmp_path, monkeypatch):
     """Without its C99 rule, fabs (in HebbianSynapse's weight bound) cannot be lowered: the export
     fails at compile time and says which component and which op."""
-    from aotsnn.export import c_math, compile_for
+    from aotsnn.export import compile_network
+    from aotsnn.export.kernels import c_math
     from aotsnn.export.errors import ExportError
     from aotsnn.targets import get
 
@@ -545,7 +546,7 @@ def test_an_op_without_a_c99_function_is_refused_naming_component_and_op(tmp_pat
     real = c_math.c99_name
     monkeypatch.setattr(c_math, "c99_name", lambda function, dtype: None if function == "fabs" else real(function, dtype))
     with pytest.raises(ExportError, match=r"kernel '\w+' of [^;]*'(sgd|adam)' \(HebbianSynapse\)[^;]* needs the op tirx\.fabs"):
-        compile_for(build_hebbian(Size(n_in=20, n_out=10)), tmp_path / "h.aot", target="c")
+        compile_network(build_hebbian(Size(n_in=20, n_out=10)), tmp_path / "h.aot", target="c")
 
 
 ARENA_PROGRAM = r"""
@@ -579,8 +580,8 @@ def test_arena_serves_tvm_requests_in_order_and_refuses_the_rest(tmp_path):
     once full, a reset gives it all back."""
     import subprocess
 
-    from aotsnn.export.arena import ArenaPlan
-    from aotsnn.export.cbundle import ffi_header
+    from aotsnn.export.kernels.arena import ArenaPlan
+    from aotsnn.export.artifact.bundle import ffi_header
 
     plan = ArenaPlan({"k1": (100, 1000), "k2": (1152,)})
     assert plan.nbytes == 1152 and plan.depth == 2
@@ -609,10 +610,10 @@ def test_non_finite_constants_become_c99(tmp_path):
     are not C: the bundle's kernels get INFINITY and NAN, and the file compiles as C99."""
     import subprocess
 
-    from aotsnn.export.arena import ArenaPlan
-    from aotsnn.export.c_kernels import CKernels
-    from aotsnn.export.cbundle import ffi_header
-    from aotsnn.export.plan import Plan
+    from aotsnn.export.kernels.arena import ArenaPlan
+    from aotsnn.export.kernels.c_kernels import CKernels
+    from aotsnn.export.artifact.bundle import ffi_header
+    from aotsnn.export.kernels.plan import Plan
 
     body = ("float k(float x) { return ((x) > (-inff) ? (x) : (-inff)) + nanf; }\n"
             "double d(double x) { return ((x) < (inf) ? (x) : (inf)) + nan; }\n")

@@ -10,7 +10,7 @@ import pytest
 from aotsnn.components.somas import ExponentialSoma
 from aotsnn.demo import build_ei_network, demo_inputs
 from aotsnn.export import compile_network
-from aotsnn.export.schedules import PARALLEL_MIN_ELEMENTS
+from aotsnn.export.kernels.cpu_schedules import PARALLEL_MIN_ELEMENTS
 from aotsnn.network import Network
 from aotsnn.runtime import load
 from test_export_runtime import jax_run

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from aotsnn.demo import demo_inputs
-from aotsnn.export import compile_for
+from aotsnn.export import compile_network
 from aotsnn.verify import compare
 
 STEPS = 120
@@ -21,7 +21,7 @@ STEPS = 120
 @pytest.fixture(scope="session")
 def compiled(target, small_net, tmp_path_factory):
     """The small network's artifact for `target` (one per target per test session)."""
-    return compile_for(small_net, tmp_path_factory.mktemp(target.name) / "small.aot", target=target.name)
+    return compile_network(small_net, tmp_path_factory.mktemp(target.name) / "small.aot", target=target.name)
 
 
 @pytest.fixture()
@@ -84,7 +84,7 @@ def c_bundle(small_net, tmp_path_factory):
     ok, why = get("c").runs_here()
     if not ok:
         pytest.skip(why)
-    return compile_for(small_net, tmp_path_factory.mktemp("bundle") / "small.aot", target="c")
+    return compile_network(small_net, tmp_path_factory.mktemp("bundle") / "small.aot", target="c")
 
 
 USER_PROGRAM = r"""
@@ -183,7 +183,7 @@ def test_a_missing_toolchain_makes_the_target_unavailable(small_net, tmp_path, m
     ok, why = get("riscv64-linux").runs_here()
     assert not ok and "riscv64-linux-gnu-gcc (apt-get install gcc-riscv64-linux-gnu)" in why
     with pytest.raises(TargetUnavailableError, match="qemu-riscv64"):
-        compile_for(small_net, tmp_path / "x.aot", target="riscv64-linux")
+        compile_network(small_net, tmp_path / "x.aot", target="riscv64-linux")
 
 
 def test_matrix_lists_every_target(small_net, tmp_path, monkeypatch):

@@ -76,8 +76,8 @@ def load_model(spec: str):
 
 
 def cmd_compile(args) -> int:
-    from aotsnn.export import compile_for
-    from aotsnn.export.lower import check_precision
+    from aotsnn.export import compile_network
+    from aotsnn.export.frontend.lower import check_precision
     from aotsnn.targets import get
 
     get(args.target)                    # an unknown target is refused before the model is built
@@ -89,16 +89,11 @@ def cmd_compile(args) -> int:
         refuse_nir_options(args)
     net = load_model(args.model)
     with progress_bar(args.quiet) as progress:
-        if get(args.target).artifact == "library":
-            from aotsnn.export import compile_network
-            path = compile_network(net, args.output, target=args.target, precision=args.precision,
-                                   use_cache=not args.no_cache, progress=progress, source=args.model)
-        else:
-            if args.no_cache:
-                raise CliError(f"--no-cache applies to library targets; '{args.target}' bundles are always "
-                               f"built afresh, so drop --no-cache.")
-            path = compile_for(net, args.output, target=args.target, precision=args.precision, source=args.model,
-                               progress=progress)
+        if args.no_cache and get(args.target).artifact != "library":
+            raise CliError(f"--no-cache applies to library targets; '{args.target}' bundles are always "
+                           f"built afresh, so drop --no-cache.")
+        path = compile_network(net, args.output, target=args.target, precision=args.precision,
+                               use_cache=not args.no_cache, progress=progress, source=args.model)
     print(f"wrote {path}")
     return EXIT_OK
 

@@ -1,7 +1,8 @@
-"""Lower a Network to StableHLO, compile it with TVM, and write an artifact (needs jax and TVM)."""
-from aotsnn.export.artifact import compile_network
-from aotsnn.export.build import compile_for
-from aotsnn.export.cbundle import compile_bundle
+"""Lower a Network to StableHLO, compile it with TVM, and write an artifact (needs jax and TVM).
+
+`compile_network` is the entry point; aotsnn.export.compile describes the stages.
+"""
+from aotsnn.export.compile import compile_network
 from aotsnn.export.errors import ExportError
 
-__all__ = ["compile_for", "compile_bundle", "compile_network", "ExportError"]
+__all__ = ["compile_network", "ExportError"]

@@ -3,7 +3,7 @@
     matrix = verify_targets(net, ["host", "c", "aarch64-linux", "riscv64-linux", "cortex-m"], inputs)
     render_matrix(matrix)
 
-Each target is compiled (`aotsnn.export.compile_for`), run from the same initial state on the
+Each target is compiled (`aotsnn.export.compile_network`), run from the same initial state on the
 same inputs, and checked by `aotsnn.verify.compare` against the JAX reference: per state leaf
 and output the largest one-step error versus float64 (the pass/fail criterion, with the
 target's tolerances), the free-run spike trains versus `jax.jit(lax.scan)` at the artifact
@@ -86,7 +86,7 @@ def verify_targets(net: Network, targets: Sequence[str], inputs: dict[str, np.nd
     """Compile `net` for every target in `targets`, run each on `inputs` (name -> (T, batch, ...))
     and compare with the JAX reference. Artifacts go to `workdir` (default: a temporary one).
     `progress` (a rich Progress, optional) gets one task per target and the compile stages."""
-    from aotsnn.export import compile_for
+    from aotsnn.export import compile_network
     from aotsnn.runtime.harness import load_any
 
     steps = int(next(iter(inputs.values())).shape[0]) if inputs else 0
@@ -101,7 +101,7 @@ def verify_targets(net: Network, targets: Sequence[str], inputs: dict[str, np.nd
                 matrix.results.append(TargetResult(name, False, why))
                 continue
             task = progress.add_task(f"{name}: compile, run, compare", total=3) if progress is not None else None
-            path = compile_for(net, root / f"{net.name}-{name}.aot", target=name, precision=precision,
+            path = compile_network(net, root / f"{net.name}-{name}.aot", target=name, precision=precision,
                                progress=progress)
             _advance(progress, task)
             session = load_any(path)

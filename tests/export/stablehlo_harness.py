@@ -13,9 +13,9 @@ import tvm
 from jax import export as jax_export
 from tvm import relax
 
-from aotsnn.export.onnx_export import export_onnx
-from aotsnn.export.onnx_import import import_onnx
-from aotsnn.export.stablehlo_import import import_stablehlo
+from aotsnn.export.frontend.to_onnx import export_onnx
+from aotsnn.export.frontend.onnx_to_relax import import_onnx
+from aotsnn.export.frontend.to_relax import import_stablehlo
 
 BACKENDS = ("relax", "onnxruntime", "tvm-onnx")
 

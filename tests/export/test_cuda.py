@@ -17,9 +17,9 @@ import pytest
 import tvm
 
 from aotsnn.demo import build_ei_network, demo_inputs
-from aotsnn.export.cuda_kernels import event_matmul_gpu, gather_gpu, scatter_gpu
-from aotsnn.export.event_matmul import event_matmul_kernel
-from aotsnn.export.sparse_matmul import csr_of, gather_kernel, scatter_kernel
+from aotsnn.export.kernels.gpu_schedules import event_matmul_gpu, gather_gpu, scatter_gpu
+from aotsnn.export.kernels.event_matmul import event_matmul_kernel
+from aotsnn.export.kernels.sparse_matmul import csr_of, gather_kernel, scatter_kernel
 from aotsnn.runtime.cuda import cuda_devices
 from aotsnn.targets import get
 

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from aotsnn.export.lower import stablehlo_text_from_serialized
+from aotsnn.export.frontend.lower import stablehlo_text_from_serialized
 
 from stablehlo_harness import assert_matches, run_backend
 

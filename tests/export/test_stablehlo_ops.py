@@ -14,9 +14,9 @@ import pytest
 from jax import lax
 
 from aotsnn.export import ExportError
-from aotsnn.export.stablehlo_import import import_stablehlo
-from aotsnn.export.onnx_export import export_onnx
-from aotsnn.export.stablehlo_walk import MAX_UNROLL
+from aotsnn.export.frontend.to_relax import import_stablehlo
+from aotsnn.export.frontend.to_onnx import export_onnx
+from aotsnn.export.frontend.walk import MAX_UNROLL
 
 from stablehlo_harness import BACKENDS, check, check_text, stablehlo_of
 

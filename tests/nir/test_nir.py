@@ -163,8 +163,7 @@ def test_snntorch_graph_compiled_matches_snntorch(name, target, tmp_path):
     reset, _ = SNNTORCH[name]
     ref = np.load(DATA / f"{name}.npz")
     net = from_nir(DATA / f"{name}.nir", dt=1e-4, integration="euler", reset=reset)
-    compile_any = getattr(export, "compile_for", export.compile_network)   # compile_for: before export/ took every target
-    session = load_any(compile_any(net, tmp_path / f"{name}.aot", target=target))
+    session = load_any(export.compile_network(net, tmp_path / f"{name}.aot", target=target))
     report = compare(session, net, {"input": ref["inputs"]})
     assert report.passed, report.failures()
     spike_key = sorted(k for k in ref.files if k.endswith(".spikes"))[-1]

@@ -88,8 +88,7 @@ def test_sinabs_graph_compiled_matches_sinabs(name, target, tmp_path):
     if not ok:
         pytest.skip(why)
     net, layers, ref = load(name)
-    compile_any = getattr(export, "compile_for", export.compile_network)   # compile_for: before export/ took every target
-    session = load_any(compile_any(net, tmp_path / f"{name}.aot", target=target))
+    session = load_any(export.compile_network(net, tmp_path / f"{name}.aot", target=target))
     _, out = session.run(session.init_state(), {"input": ref["inputs"].astype(np.float32)})
     for index, node in layers.items():
         expected = ref[f"{index}.spikes"]

@@ -1,6 +1,6 @@
 """GPU (CUDA) schedules: thread-bound versions of the hand-written kernels, and a rule for the rest.
 
-The event-driven and CSR kernels (aotsnn.export.event_matmul, sparse_matmul) are plain loops
+The event-driven and CSR kernels (aotsnn.export.kernels.event_matmul, sparse_matmul) are plain loops
 that dlight cannot schedule; `gpu_version` replaces each by a TVMScript kernel with the same
 signature and explicit thread bindings:
 
@@ -23,7 +23,7 @@ from tvm import tirx
 from tvm.s_tir.dlight.gpu.base import GPUScheduleRule
 from tvm.script import tirx as T
 
-from aotsnn.export.schedules import fused_output_loops
+from aotsnn.export.kernels.cpu_schedules import fused_output_loops
 
 MAX_THREADS = 256
 WARP = 32

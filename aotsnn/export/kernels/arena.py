@@ -77,7 +77,7 @@ class ArenaPlan:
             return ""
         p, n, depth = prefix, self.nbytes, self.depth
         return f"""
-/* TVM's workspace requests, served from a static arena sized at compile time (aotsnn.export.arena). */
+/* TVM's workspace requests, served from a static arena sized at compile time (aotsnn.export.kernels.arena). */
 #define {p.upper()}_ARENA_BYTES {n}u
 static unsigned char {p}_arena[{n} + {ARENA_ALIGN}];          /* .bss; aligned by hand below */
 static size_t {p}_arena_top;                                  /* bytes in use */

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from aotsnn.export.stablehlo_values import Ops, dtype_name, numpy_dtype, shape_of
-from aotsnn.export.stablehlo_walk import constant_value, int_array, int_attr, result_type
+from aotsnn.export.frontend.values import Ops, dtype_name, numpy_dtype, shape_of
+from aotsnn.export.frontend.walk import constant_value, int_array, int_attr, result_type
 
 
 def constant(ops: Ops, op, xs):

@@ -17,7 +17,7 @@ import numpy as np
 from tvm import tirx
 from tvm.script import tirx as T
 
-from aotsnn.export.event_matmul import EVENT_CHUNK, chunk_has_event
+from aotsnn.export.kernels.event_matmul import EVENT_CHUNK, chunk_has_event
 
 # Above this fraction of non-zeros the dense event-driven kernel is faster (measured in bench/).
 MAX_SPARSE_DENSITY = 0.25

@@ -16,9 +16,9 @@ from tvm import relax, tirx
 from tvm.s_tir import dlight
 
 from aotsnn.export.errors import ExportError
-from aotsnn.export.lower import Layout
-from aotsnn.export.plan import Plan, extract_plan
-from aotsnn.export.schedules import VectorizeElementwise
+from aotsnn.export.frontend.lower import Layout
+from aotsnn.export.kernels.plan import Plan, extract_plan
+from aotsnn.export.kernels.cpu_schedules import VectorizeElementwise
 
 FUSION_PASSES = (
     relax.transform.FoldConstant(),
@@ -47,7 +47,7 @@ def fuse(mod: tvm.IRModule) -> tvm.IRModule:
 
 
 def schedule(funcs: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModule:
-    """Apply dlight's CPU rules and ours (aotsnn.export.schedules) to the kernels they recognise."""
+    """Apply dlight's CPU rules and ours (aotsnn.export.kernels.cpu_schedules) to the kernels they recognise."""
     if target.kind.name != "llvm":
         return funcs
     with target:

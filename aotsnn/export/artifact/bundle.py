@@ -1,12 +1,12 @@
-"""Network -> C bundle artifact: TVM's C kernels + the plain-C driver, built with the target's gcc.
+"""LoweredStep -> C bundle artifact: TVM's C kernels + the plain-C driver, built with the target's gcc.
 
-    compile_bundle(net, "net.aot", target="cortex-m")
+    write_bundle(lowered, Path("net.aot"), get("cortex-m"), start=...)   # via aotsnn.export.compile_network
 
 The artifact directory holds what a host artifact holds (manifest.json, params.npz, state.npz,
 step.stablehlo, step.mlir, step.onnx) and, instead of model.so and driver.c, `c/`:
 
-    c/<model>.h           the C API (aotsnn.export.capi)
-    c/<model>.c           the driver: init/run/step (aotsnn.export.driver.c_api_source)
+    c/<model>.h           the C API (aotsnn.export.codegen.capi)
+    c/<model>.c           the driver: init/run/step (aotsnn.export.codegen.driver.c_api_source)
     c/<model>_kernels.c   the fused kernels, as TVM's C backend writes them, symbols prefixed
     c/<model>_data.c      compiled-in parameters and initial state (exact hex floats)
     c/aotsnn_ffi.h        DLTensor and TVMFFIAny, copied at build time from the installed headers
@@ -15,8 +15,8 @@ step.stablehlo, step.mlir, step.onnx) and, instead of model.so and driver.c, `c/
     c/lib<model>.a, c/harness   built here with the target's toolchain
 
 The kernels keep TVM's FFI calling convention (a TVMFFIAny array of DLTensor pointers); they
-need no runtime library (aotsnn.export.c_kernels): their error call becomes the driver's
-`<model>_error_from_parts`, their workspace requests a static arena (aotsnn.export.arena), every
+need no runtime library (aotsnn.export.kernels.c_kernels): their error call becomes the driver's
+`<model>_error_from_parts`, their workspace requests a static arena (aotsnn.export.kernels.arena), every
 math intrinsic a C99 libm call, and targets without `kernel_checks` compile the checks out
 altogether. After the build, the library's undefined symbols are checked: C99 libm,
 memcpy/memset and the compiler's helpers only.
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pickle
 import re
 import subprocess
@@ -36,20 +35,19 @@ import numpy as np
 import tvm
 import tvm_ffi
 
-from aotsnn.export.artifact import cache_dir, compiler_fingerprint
-from aotsnn.export.c_kernels import CKernels, check_symbols, compile_c_kernels
-from aotsnn.export.capi import CApi
-from aotsnn.export.driver import c_api_source
+from aotsnn.export.artifact.library import cache_dir, compiler_fingerprint
+from aotsnn.export.kernels.c_kernels import CKernels, check_symbols, compile_c_kernels
+from aotsnn.export.codegen.capi import CApi
+from aotsnn.export.codegen.driver import c_api_source
 from aotsnn.export.errors import ExportError
-from aotsnn.export.lower import LoweredStep, check_precision, lower_step
-from aotsnn.export.onnx_export import export_onnx, step_names
-from aotsnn.export.publish import publish, staging_for, to_precision, topology_hashes, write_model_files
-from aotsnn.export.stablehlo_import import canonical_text, import_stablehlo
-from aotsnn.network import Network
+from aotsnn.export.frontend.lower import LoweredStep
+from aotsnn.export.frontend.to_onnx import export_onnx, step_names
+from aotsnn.export.artifact.publish import publish, staging_for, to_precision, topology_hashes, write_model_files
+from aotsnn.export.frontend.to_relax import canonical_text, import_stablehlo
 from aotsnn.runtime.format import write_atomic
-from aotsnn.targets import Target, require
+from aotsnn.targets import Target
 
-CSRC = Path(__file__).parent / "csrc"
+CSRC = Path(__file__).parents[1] / "codegen" / "csrc"
 PLATFORM_FILES = {"posix": ("platform_posix.c",),
                   "semihost": ("platform_semihost.c", "startup_cortex_m.c", "mps2.ld")}
 PLATFORM_OBJECTS = {"posix": "platform_posix.o", "semihost": "platform_semihost.o startup_cortex_m.o"}
@@ -108,8 +106,8 @@ def _template(name: str, values: dict[str, str]) -> str:
     return text
 
 
-def kernels_for(net: Network, lowered: LoweredStep, precision: str, target: Target,
-                topology: dict[str, np.ndarray], use_cache: bool = True) -> tuple[CKernels, bool]:
+def kernels_for(lowered: LoweredStep, target: Target, topology: dict[str, np.ndarray],
+                use_cache: bool = True) -> tuple[CKernels, bool]:
     """(TVM's C kernels of the step, whether they came from the compile cache).
 
     The kernels depend only on the StableHLO, the topology, the precision, whether TVM's checks
@@ -117,10 +115,10 @@ def kernels_for(net: Network, lowered: LoweredStep, precision: str, target: Targ
     riscv64-linux share one entry of the cache (`AOTSNN_CACHE`), cortex-m (no checks) another.
     """
     layout = lowered.layout
-    labels = {name: c.label for name, c in net.components.items()}
+    labels = lowered.labels
     hashes = {k: hashlib.sha256(v.tobytes()).hexdigest() for k, v in topology.items()}
     key = hashlib.sha256(json.dumps([canonical_text(lowered.stablehlo_text), hashes, target.tvm_target,
-                                     target.kernel_checks, precision, compiler_fingerprint(),
+                                     target.kernel_checks, lowered.precision, compiler_fingerprint(),
                                      tvm.__version__]).encode()).hexdigest()
     cached = cache_dir() / f"c-kernels-{key}.pickle"
     if use_cache and cached.is_file():
@@ -135,23 +133,21 @@ def kernels_for(net: Network, lowered: LoweredStep, precision: str, target: Targ
     return kernels, False
 
 
-def write_sources(directory: Path, net: Network, precision: str, target: Target,
-                  topology: dict[str, np.ndarray], lowered: LoweredStep | None = None,
+def write_sources(directory: Path, lowered: LoweredStep, target: Target, topology: dict[str, np.ndarray],
                   use_cache: bool = True) -> tuple[dict, CKernels]:
     """Generate the bundle's sources into `directory`; returns (build facts, the kernels)."""
-    lowered = lowered or lower_step(net, precision)
-    layout = lowered.layout
-    api = CApi.of(net.name, layout, net.dt, net.batch, rules={k: r.to_json() for k, r in net.param_rules().items()},
+    api = CApi.of(lowered.name, lowered.layout, lowered.dt, lowered.batch, rules=lowered.param_rules,
                   topology=tuple(topology))
-    kernels, hit = kernels_for(net, lowered, precision, target, topology, use_cache)
+    kernels, hit = kernels_for(lowered, target, topology, use_cache)
     driver, workspace = c_api_source(kernels.plan, api, arena=kernels.arena.nbytes > 0)
     p = api.prefix
-    values = {"MODEL": net.name, "P": p, "TARGET": target.name, "CC": target.cc, "AR": target.ar,
+    values = {"MODEL": lowered.name, "P": p, "TARGET": target.name, "CC": target.cc, "AR": target.ar,
               "CFLAGS": " ".join(target.cflags), "LDFLAGS": " ".join(target.ldflags),
               "PLATFORM_OBJS": PLATFORM_OBJECTS[target.platform]}
     files = {f"{p}.h": api.header(workspace), f"{p}.c": driver,
              f"{p}_kernels.c": kernels.bundle_source(p, api.model),
-             f"{p}_data.c": api.data_source(to_precision(net.params, precision), to_precision(net.init_state(), precision)),
+             f"{p}_data.c": api.data_source(to_precision(lowered.params, lowered.precision),
+                                               to_precision(lowered.init_state, lowered.precision)),
              "aotsnn_ffi.h": ffi_header(target.cc),
              "harness.c": _template("harness.c.in", values), "Makefile": _template("Makefile.in", values),
              "aotsnn_platform.h": (CSRC / "aotsnn_platform.h").read_text()}
@@ -183,7 +179,7 @@ def section_sizes(target: Target, files: list[Path]) -> dict[str, dict]:
 
 def build(directory: Path, target: Target, kernels: CKernels) -> dict:
     """`make` the static library and the harness with the target's toolchain; their sizes and
-    the symbols the library needs from outside (checked: aotsnn.export.c_kernels.check_symbols)."""
+    the symbols the library needs from outside (checked: aotsnn.export.kernels.c_kernels.check_symbols)."""
     p = next(directory.glob("*_kernels.c")).name[:-len("_kernels.c")]
     _run(["make", "-s", "-C", str(directory), f"lib{p}.a", "harness"], what=f"building the C bundle for '{target.name}'")
     external = check_symbols(directory / f"lib{p}.a", target, kernels, p)
@@ -191,30 +187,22 @@ def build(directory: Path, target: Target, kernels: CKernels) -> dict:
             "external_symbols": external}
 
 
-def compile_bundle(net: Network, out: str | os.PathLike, *, target: str = "c", precision: str = "float32",
-                   source: str | None = None, use_cache: bool = True) -> Path:
-    """Compile `net` into a C bundle artifact at `out` (replaced if it exists), built for `target`.
+def write_bundle(lowered: LoweredStep, out: Path, spec: Target, *, source: str | None = None,
+                 use_cache: bool = True, start: float) -> Path:
+    """Compile `lowered` into a C bundle artifact at `out` (replaced if it exists), built for `spec`.
 
     TVM's kernels come from the compile cache when an earlier bundle had the same step
-    (`kernels_for`); the C compiler always runs. Raises TargetUnavailableError when the
-    target's toolchain is missing here.
+    (`kernels_for`); the C compiler always runs. `start` is the perf_counter origin of the compile.
     """
-    check_precision(precision)
-    spec = require(target)
-    if spec.artifact != "c-bundle":
-        raise ExportError(f"target '{spec.name}' does not build C bundles; use aotsnn.export.compile_network.")
-    out = Path(out)
-    start = time.perf_counter()
-    lowered = lower_step(net, precision)
-    topology, hashes = topology_hashes(net, precision)
+    topology, hashes = topology_hashes(lowered)
     with staging_for(out) as staging:
-        facts, kernels = write_sources(staging / "c", net, precision, spec, topology, lowered, use_cache)
+        facts, kernels = write_sources(staging / "c", lowered, spec, topology, use_cache)
         facts.update(build(staging / "c", spec, kernels))
-        write_model_files(staging, net, lowered, precision,
-                          export_onnx(lowered.stablehlo_text, *step_names(lowered.layout), graph_name=net.name))
+        write_model_files(staging, lowered,
+                          export_onnx(lowered.stablehlo_text, *step_names(lowered.layout), graph_name=lowered.name))
         facts["compile_seconds"] = round(time.perf_counter() - start, 3)
         files = sorted(str(f.relative_to(staging)) for f in staging.rglob("*") if f.is_file())
-        return publish(staging, out, net=net, lowered=lowered, precision=precision, compile_path="stablehlo",
+        return publish(staging, out, lowered=lowered, compile_path="stablehlo",
                        target={"name": spec.name, "machine": spec.machine, "tvm_target": spec.tvm_target,
                                "artifact": spec.artifact},
                        source=source, topology=hashes, facts=facts, files=files)

@@ -1,9 +1,9 @@
-"""Network -> artifact directory: lower, import, fuse, build, link, write.
+"""LoweredStep -> library artifact directory (model.so): import, fuse, build, link, write.
 
-    compile_network(net, "net.aot", target="host", precision="float32")
+    write_library(lowered, Path("net.aot"), get("host"), timings=..., start=...)   # via aotsnn.export.compile_network
 
-Stages: jax.export (StableHLO) -> Relax (aotsnn.export.stablehlo_import) -> fused TIR kernels
-(aotsnn.export.kernels) -> C driver (aotsnn.export.driver) -> one shared library. The library
+Stages after lowering: StableHLO -> Relax (aotsnn.export.frontend.to_relax) -> fused TIR kernels
+(aotsnn.export.kernels.fusion) -> C driver (aotsnn.export.codegen.driver) -> one shared library. The library
 depends only on the StableHLO text, the target and the precision; it is cached under that
 content hash (`AOTSNN_CACHE`, default ~/.cache/aotsnn), so changing parameter values, which are
 run-time inputs, never recompiles.
@@ -23,29 +23,27 @@ import tvm
 import tvm_ffi
 
 import aotsnn
-from aotsnn.export.driver import driver_source, identity_source
+from aotsnn.export.codegen.driver import driver_source, identity_source
 from aotsnn.export.errors import ExportError
-from aotsnn.export.cuda_build import build_cuda_library
-from aotsnn.export.kernels import build_kernels, plan_kernels
-from aotsnn.export.lower import Layout, check_precision, lower_step
-from aotsnn.export.native_cpu import specialise
-from aotsnn.export.onnx_export import export_onnx, step_names
-from aotsnn.export.onnx_import import import_onnx
-from aotsnn.export.publish import (
+from aotsnn.export.codegen.cuda_driver import build_cuda_library
+from aotsnn.export.kernels.fusion import build_kernels, plan_kernels
+from aotsnn.export.frontend.lower import Layout, LoweredStep
+from aotsnn.export.kernels.native_cpu import specialise
+from aotsnn.export.frontend.to_onnx import export_onnx, step_names
+from aotsnn.export.frontend.onnx_to_relax import import_onnx
+from aotsnn.export.artifact.publish import (
     publish,
     staging_for,
     topology_hashes,
     write_model_files,
 )
-from aotsnn.export.sparse_matmul import MAX_SPARSE_DENSITY
-from aotsnn.export.stablehlo_import import canonical_text, import_stablehlo
-from aotsnn.network import Network
+from aotsnn.export.kernels.sparse_matmul import MAX_SPARSE_DENSITY
+from aotsnn.export.frontend.to_relax import canonical_text, import_stablehlo
 from aotsnn.runtime.format import HASHED_FILES, layout_fingerprint, library_identity
-from aotsnn.targets import Target, TargetUnavailableError
-from aotsnn.targets import get as get_target
+from aotsnn.targets import Target
 
-COMPILE_PATHS = ("stablehlo", "onnx")
-THREAD_POOL = Path(__file__).parent / "csrc" / "thread_pool.c"
+EXPORT_PACKAGE = Path(__file__).parents[1]
+THREAD_POOL = EXPORT_PACKAGE / "codegen" / "csrc" / "thread_pool.c"
 IDENTITY_FILE = "identity.c"     # aotsnn_identity(), generated per build (driver.identity_source)
 
 
@@ -57,14 +55,13 @@ def compiler_fingerprint() -> str:
     """Hash of this package's compiler sources (Python and C): a changed importer, driver or
     thread pool invalidates the cache."""
     digest = hashlib.sha256()
-    here = Path(__file__).parent
-    for source in sorted([*here.glob("*.py"), *here.glob("csrc/*")]):
+    for source in sorted([*EXPORT_PACKAGE.rglob("*.py"), *EXPORT_PACKAGE.glob("codegen/csrc/*")]):
         digest.update(source.read_bytes())
     return digest.hexdigest()
 
 
 @contextmanager
-def _stage(progress, name: str, timings: dict):
+def stage(progress, name: str, timings: dict):
     start = time.perf_counter()
     task = progress.add_task(name, total=None) if progress is not None else None
     yield
@@ -90,25 +87,25 @@ def build_library(stablehlo_text: str, layout: Layout, target: Target, tvm_targe
     index = {leaf.name: i for i, leaf in enumerate(layout.params)}
     masks = {index[k]: v for k, v in (topology or {}).items()}
     if compile_path == "onnx":
-        with _stage(progress, "import ONNX -> Relax (TVM's ONNX frontend)", timings):
+        with stage(progress, "import ONNX -> Relax (TVM's ONNX frontend)", timings):
             relax_mod = import_onnx(onnx_model, masks, sparse_threshold)
     else:
-        with _stage(progress, "import StableHLO -> Relax", timings):
+        with stage(progress, "import StableHLO -> Relax", timings):
             relax_mod = import_stablehlo(stablehlo_text, masks, sparse_threshold)
     if target.device == "cuda":
-        with _stage(progress, "build CUDA kernels and driver (TVM, nvcc)", timings):
+        with stage(progress, "build CUDA kernels and driver (TVM, nvcc)", timings):
             plan, funcs = plan_kernels(relax_mod, layout)
             library, workspace = build_cuda_library(plan, funcs, layout, tvm_target, target.extra["arches"],
                                                     target.cc, workdir, extra_sources=[workdir / IDENTITY_FILE])
         driver_file = "driver.cu"
     else:
-        with _stage(progress, "fuse and build kernels (TVM)", timings):
+        with stage(progress, "fuse and build kernels (TVM)", timings):
             kernels = build_kernels(relax_mod, layout, tvm.target.Target(tvm_target))
         plan, driver_file = kernels.plan, "driver.c"
         source, workspace = driver_source(plan, layout)
         (workdir / driver_file).write_text(source)
         library = workdir / "model.so"
-        with _stage(progress, "link kernels + driver", timings):
+        with stage(progress, "link kernels + driver", timings):
             try:
                 kernels.library.export_library(
                     str(library), addons=[str(workdir / driver_file), str(THREAD_POOL), str(workdir / IDENTITY_FILE)],
@@ -125,43 +122,23 @@ def build_library(stablehlo_text: str, layout: Layout, target: Target, tvm_targe
     return library, facts
 
 
-def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host",
-                    precision: str = "float32", use_cache: bool = True, progress=None,
-                    source: str | None = None, sparse_threshold: float = MAX_SPARSE_DENSITY,
-                    compile_path: str = "stablehlo") -> Path:
-    """Compile `net` for `target` into the artifact directory `out` (replaced if it exists).
+def write_library(lowered: LoweredStep, out: Path, target_spec: Target, *, use_cache: bool = True, progress=None,
+                  source: str | None = None, sparse_threshold: float = MAX_SPARSE_DENSITY,
+                  compile_path: str = "stablehlo", timings: dict[str, float], start: float) -> Path:
+    """Compile `lowered` into the library artifact `out` for `target_spec` (a "library" target).
 
-    `source` ("module:function" that builds `net`) is recorded so `aotsnn verify` can rebuild
-    the reference without being told. Connection masks with at most `sparse_threshold` non-zeros
-    use sparse (CSR) kernels; 0 forces dense kernels everywhere. `compile_path` "stablehlo" (the
-    aotsnn importer) or "onnx" (the exported step.onnx through TVM's ONNX frontend) picks how the
-    step reaches TVM; both give the same kernels, plan and driver. step.onnx is always written.
+    `timings` holds the stages already run (lowering) and `start` their perf_counter origin, so
+    the manifest's compile_seconds covers the whole compile.
     """
-    if compile_path not in COMPILE_PATHS:
-        raise ValueError(f"`compile_path` must be one of {COMPILE_PATHS}, got {compile_path!r}.")
-    if not isinstance(net, Network):
-        raise TypeError(f"compile_network: `net` must be an aotsnn Network, got {type(net).__name__}.")
-    check_precision(precision)
-    target_spec = get_target(target)
-    if target_spec.artifact != "library":
-        raise ExportError(f"target '{target}' builds a C bundle, not a library: use aotsnn.export.compile_for.")
-    builds, why = target_spec.builds_here()
-    if not builds:
-        raise TargetUnavailableError(why)
-    out = Path(out)
-    timings: dict[str, float] = {}
-    start = time.perf_counter()
-    with _stage(progress, "trace and lower to StableHLO (jax.export)", timings):
-        lowered = lower_step(net, precision)
-    with _stage(progress, "export ONNX", timings):
-        onnx_model = export_onnx(lowered.stablehlo_text, *step_names(lowered.layout), graph_name=net.name)
-    topology, hashes = topology_hashes(net, precision)
+    with stage(progress, "export ONNX", timings):
+        onnx_model = export_onnx(lowered.stablehlo_text, *step_names(lowered.layout), graph_name=lowered.name)
+    topology, hashes = topology_hashes(lowered)
     tvm_target, cpu = specialise(target_spec)
     layout_json = {g: [leaf.to_json() for leaf in getattr(lowered.layout, g)] for g in ("params", "state", "inputs", "outputs")}
     key = hashlib.sha256(json.dumps([canonical_text(lowered.stablehlo_text), target_spec.name, tvm_target,
-                                     list(target_spec.cflags), target_spec.extra, precision, aotsnn.__version__,
+                                     list(target_spec.cflags), target_spec.extra, lowered.precision, aotsnn.__version__,
                                      compiler_fingerprint(), hashes, sparse_threshold, compile_path,
-                                     tvm.__version__, net.dt, layout_fingerprint(layout_json)]).encode()).hexdigest()
+                                     tvm.__version__, lowered.dt, layout_fingerprint(layout_json)]).encode()).hexdigest()
     with staging_for(out) as staging:
         cached = cache_dir() / key
         if use_cache and (cached / "model.so").exists() and (cached / "build.json").exists():
@@ -171,17 +148,17 @@ def compile_network(net: Network, out: str | os.PathLike, *, target: str = "host
         else:
             _, facts = build_library(lowered.stablehlo_text, lowered.layout, target_spec, tvm_target, staging,
                                      progress, timings, topology, sparse_threshold, compile_path, onnx_model,
-                                     identity=library_identity(key, net.dt, precision, layout_json))
+                                     identity=library_identity(key, lowered.dt, lowered.precision, layout_json))
             facts["cache_hit"] = False
             if use_cache:
                 cached.mkdir(parents=True, exist_ok=True)
                 for name in ("model.so", facts["driver_file"]):
                     shutil.copy(staging / name, cached / name)
                 (cached / "build.json").write_text(json.dumps({k: v for k, v in facts.items() if k != "cache_hit"}))
-        write_model_files(staging, net, lowered, precision, onnx_model)
+        write_model_files(staging, lowered, onnx_model)
         facts["compile_seconds"] = round(time.perf_counter() - start, 3)
         facts["stage_seconds"] = {k: round(v, 3) for k, v in timings.items()}
-        return publish(staging, out, net=net, lowered=lowered, precision=precision, compile_path=compile_path,
+        return publish(staging, out, lowered=lowered, compile_path=compile_path,
                        target={"name": target_spec.name, "machine": target_spec.machine,
                                "device": target_spec.device, "tvm_target": tvm_target, **cpu},
                        source=source, topology=hashes, facts=facts, files=[*HASHED_FILES, facts["driver_file"]],

@@ -18,8 +18,8 @@ only in where the leaves come from and how errors are reported.
      (so two sessions never share scratch memory).
    Every tensor is checked for dtype, shape and 64-byte alignment first.
 
-2. `c_api_source` (C bundles, aotsnn.export.cbundle): `<model>_run(state*, T, inputs*, outputs*)`
-   on the plain structs of `<model>.h` (aotsnn.export.capi); the leaves are struct members, so
+2. `c_api_source` (C bundles, aotsnn.export.artifact.bundle): `<model>_run(state*, T, inputs*, outputs*)`
+   on the plain structs of `<model>.h` (aotsnn.export.codegen.capi); the leaves are struct members, so
    their shapes and dtypes are fixed by the types and need no checks.
 
 Per step: point at step t of every input (copied into an aligned slot first when it is not
@@ -38,9 +38,9 @@ from typing import Callable
 
 import numpy as np
 
-from aotsnn.export.capi import CApi
-from aotsnn.export.lower import Layout
-from aotsnn.export.plan import ALIGN, KernelCall, Plan, Ref, dtype_numpy
+from aotsnn.export.codegen.capi import CApi
+from aotsnn.export.frontend.lower import Layout
+from aotsnn.export.kernels.plan import ALIGN, KernelCall, Plan, Ref, dtype_numpy
 
 DLPACK_DTYPES = {"float32": (2, 32), "float64": (2, 64), "float16": (2, 16), "bfloat16": (4, 16),
                  "bool": (6, 8), "int32": (0, 32), "int64": (0, 64), "int8": (0, 8), "uint8": (1, 8)}
@@ -356,7 +356,7 @@ def identity_source(identity: dict) -> str:
 def c_api_source(plan: Plan, api: CApi, arena: bool = False) -> tuple[str, int]:
     """(C source of `<model>.c`: init, run, step and last_error on the structs of `<model>.h`,
     workspace bytes it needs). The kernels are `<model>_k_<kernel>` in `<model>_kernels.c`;
-    with `arena`, they take TVM's workspace from `<model>_arena_*` there (aotsnn.export.arena),
+    with `arena`, they take TVM's workspace from `<model>_arena_*` there (aotsnn.export.kernels.arena),
     which every run resets first."""
     layout, p = api.layout, api.prefix
     loop = TimeLoop(plan, layout, lambda k: f"{p}_k_{k}", "void*, void*, int32_t, void*")

@@ -1,11 +1,16 @@
-"""Lower a Network's step to a flat function and serialize it as StableHLO (`jax.export`).
+"""Lower a Network once into everything the later stages need: the StableHLO of its step and its facts.
+
+    lowered = lower(net, "float32")
 
 The exported function takes its leaves positionally, in the order recorded in the artifact
 manifest, so that neither the compiler nor the runtime depends on jax's pytree ordering:
 
     step(*params, *state, *inputs) -> (*new_state, *outputs)
 
-Every leaf has the artifact's precision (float32 unless asked otherwise).
+Every leaf has the artifact's precision (float32 unless asked otherwise). Besides the step,
+`LoweredStep` carries the network's name, dt (s), batch, initial parameter and state values,
+topology (connection masks fixed at compile time), parameter rules, input kinds and component
+labels: this is the only module of aotsnn.export that reads an `aotsnn.network.Network`.
 """
 from __future__ import annotations
 
@@ -54,16 +59,33 @@ class Layout:
 
 @dataclass(frozen=True)
 class LoweredStep:
+    """A Network read once: its step as StableHLO and every fact the compiler and the artifact need."""
+
+    name: str
+    dt: float                                # s
+    batch: int
+    precision: str
     layout: Layout
-    flat_step: Callable
     stablehlo_text: str
-    serialized: bytes       # jax.export serialization (versioned StableHLO), loadable without model code
+    serialized: bytes                        # jax.export serialization (versioned StableHLO), loadable without model code
+    params: dict[str, np.ndarray]            # initial parameter values (float64, before the precision cast)
+    init_state: dict[str, np.ndarray]        # initial state (float64)
+    topology: dict[str, np.ndarray]          # parameter name -> connection mask fixed at compile time
+    param_rules: dict[str, dict]             # parameter name -> ParamRule.to_json()
+    input_kinds: dict[str, str]              # input name -> "spikes" | "current" ... (for `aotsnn run`)
+    labels: dict[str, str]                   # component name -> "'name' (Class)" for error messages
 
 
 def check_precision(precision: str) -> str:
     if precision not in PRECISIONS:
         raise ValueError(f"`precision` must be one of {PRECISIONS}, got {precision!r}.")
     return precision
+
+
+def check_network(net) -> Network:
+    if not isinstance(net, Network):
+        raise TypeError(f"compile_network: `net` must be an aotsnn Network, got {type(net).__name__}.")
+    return net
 
 
 def layout_of(net: Network, precision: str) -> Layout:
@@ -91,17 +113,24 @@ def flat_step_of(net: Network, layout: Layout) -> Callable:
     return flat_step
 
 
-def lower_step(net: Network, precision: str = "float32") -> LoweredStep:
-    """Trace `net`'s step and serialize it as StableHLO with jax.export.
+def lower(net: Network, precision: str = "float32") -> LoweredStep:
+    """Trace `net`'s step, serialize it as StableHLO with jax.export, and collect its facts.
 
     float64 is traced with jax's 64-bit mode on (without it jax silently makes float64 float32).
     """
+    check_network(net)
     layout = layout_of(net, precision)
     flat_step = flat_step_of(net, layout)
     specs = [jax.ShapeDtypeStruct(l.shape, np.dtype(jax.numpy.dtype(l.dtype))) for l in layout.arguments]
     with jax.enable_x64(True) if precision == "float64" else contextlib.nullcontext():
         exported = jax_export.export(jax.jit(flat_step, keep_unused=True), platforms=["cpu"])(*specs)
-    return LoweredStep(layout, flat_step, exported.mlir_module(), bytes(exported.serialize()))
+    return LoweredStep(
+        name=net.name, dt=net.dt, batch=net.batch, precision=precision, layout=layout,
+        stablehlo_text=exported.mlir_module(), serialized=bytes(exported.serialize()),
+        params={k: np.asarray(v) for k, v in net.params.items()}, init_state=net.init_state(),
+        topology=net.topology(), param_rules={k: rule.to_json() for k, rule in net.param_rules().items()},
+        input_kinds={leaf.name: net.input_kind(leaf.name) for leaf in layout.inputs},
+        labels={name: comp.label for name, comp in net.components.items()})
 
 
 def stablehlo_text_from_serialized(serialized: bytes) -> str:

@@ -1,9 +1,9 @@
 """Put every 2-D floating `x @ W` of a Relax module on aotsnn's hand-written kernels.
 
     x @ (W * mask), mask a compile-time topology argument with density <= sparse_threshold
-        -> csr_gather (reads only parameters: hoisted) + csr_scatter   (aotsnn.export.sparse_matmul)
+        -> csr_gather (reads only parameters: hoisted) + csr_scatter   (aotsnn.export.kernels.sparse_matmul)
     any other x (m, k) @ W (k, n) in one float dtype
-        -> event_matmul: skips the rows of W whose input is 0        (aotsnn.export.event_matmul)
+        -> event_matmul: skips the rows of W whose input is 0        (aotsnn.export.kernels.event_matmul)
 
 Spike inputs are mostly zeros, so both read only the rows of W that a spike selects; this is
 the main performance path of a step. Both compile paths (StableHLO and ONNX) import to Relax
@@ -15,8 +15,8 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from aotsnn.export.event_matmul import event_matmul_kernel
-from aotsnn.export.sparse_matmul import MAX_SPARSE_DENSITY, csr_of, gather_kernel, scatter_kernel
+from aotsnn.export.kernels.event_matmul import event_matmul_kernel
+from aotsnn.export.kernels.sparse_matmul import MAX_SPARSE_DENSITY, csr_of, gather_kernel, scatter_kernel
 
 
 @relax.expr_functor.mutator

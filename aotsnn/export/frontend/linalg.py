@@ -3,7 +3,7 @@
     dot_general   lhs (batch..., free..., contracting...) x rhs (batch..., contracting..., free...)
                   -> permute + reshape to (B, M, K) @ (B, K, N) -> reshape to (batch..., lhs free...,
                   rhs free...). A plain 2-D x @ W becomes the event-driven kernel later
-                  (aotsnn.export.event_matmul.use_event_matmul).
+                  (aotsnn.export.kernels.event_matmul.use_event_matmul).
     convolution   any dimension numbers -> permute to (N, C, *spatial) x (O, I, *spatial); lhs
                   dilation is interior padding of the input (conv_transpose), negative padding crops
                   it, window reversal flips the kernel; rhs dilation, strides, feature groups go to
@@ -18,9 +18,9 @@ from jaxlib.mlir import ir
 from jaxlib.mlir.dialects import stablehlo
 
 from aotsnn.export.errors import ExportError
-from aotsnn.export.stablehlo_shape import pad_general
-from aotsnn.export.stablehlo_values import Ops, dtype_name, is_float, numpy_dtype, shape_of, uniform_scalar
-from aotsnn.export.stablehlo_walk import int_array, int_attr, result_type
+from aotsnn.export.frontend.shape import pad_general
+from aotsnn.export.frontend.values import Ops, dtype_name, is_float, numpy_dtype, shape_of, uniform_scalar
+from aotsnn.export.frontend.walk import int_array, int_attr, result_type
 
 # body op -> (reduction, combining binary op, identity for a dtype)
 REDUCERS = {

@@ -1,6 +1,6 @@
 """Build a `cuda` artifact: TVM's CUDA kernels and a generated CUDA driver in one model.so (nvcc).
 
-    fused kernels (aotsnn.export.kernels.plan_kernels)
+    fused kernels (aotsnn.export.kernels.fusion.plan_kernels)
       --cuda_kernels.gpu_version + dlight (ElementwiseGPU, GEMV, Reduction, Fallback)--> scheduled TIR
       --tvm.compile--> CUDA C source of the device kernels
       --TVM's own lowering, replayed--> launch table: kernel symbol, argument order, grid, block
@@ -28,12 +28,12 @@ import tvm_ffi
 from tvm.s_tir import dlight
 from tvm.tirx.build import split_host_device_mods
 
-from aotsnn.export.cuda_kernels import ElementwiseGPU, gpu_version
-from aotsnn.export.driver import (GROUPS, TABLE_PREFIX, TimeLoop, _c_array, _nbytes, checked_leaves_source,
+from aotsnn.export.kernels.gpu_schedules import ElementwiseGPU, gpu_version
+from aotsnn.export.codegen.driver import (GROUPS, TABLE_PREFIX, TimeLoop, _c_array, _nbytes, checked_leaves_source,
                                   entry_arguments)
 from aotsnn.export.errors import ExportError
-from aotsnn.export.lower import Layout
-from aotsnn.export.plan import ALIGN, KernelCall, Plan, Ref
+from aotsnn.export.frontend.lower import Layout
+from aotsnn.export.kernels.plan import ALIGN, KernelCall, Plan, Ref
 
 # nvcc prints one warning per float32 constant that TVM writes as a double hex literal with `f`.
 NVCC_FLAGS = ("-O3", "-std=c++17", "-shared", "-Xcompiler", "-fPIC,-fvisibility=hidden", "-cudart", "static",

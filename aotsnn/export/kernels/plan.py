@@ -17,7 +17,7 @@ from tvm import relax
 from tvm.ir.expr import GenericConst as Constant
 
 from aotsnn.export.errors import ExportError
-from aotsnn.export.lower import Layout
+from aotsnn.export.frontend.lower import Layout
 
 ALIGN = 64
 

@@ -2,7 +2,7 @@
 
     import_onnx(model_bytes, topology) -> IRModule with `main(*args) -> tuple`, like import_stablehlo
 
-The model is the step exported by aotsnn.export.onnx_export; its inputs are the layout's leaves
+The model is the step exported by aotsnn.export.frontend.to_onnx; its inputs are the layout's leaves
 in order, so main's parameters line up with the plan's. A single-output model is given a tuple
 result, and 2-D floating matmuls go on the same event-driven / sparse kernels as the StableHLO path.
 """
@@ -15,8 +15,8 @@ from tvm import relax
 from tvm.relax.frontend.onnx import from_onnx
 
 from aotsnn.export.errors import ExportError
-from aotsnn.export.matmul_kernels import select_matmul_kernels
-from aotsnn.export.sparse_matmul import MAX_SPARSE_DENSITY
+from aotsnn.export.kernels.matmul_selection import select_matmul_kernels
+from aotsnn.export.kernels.sparse_matmul import MAX_SPARSE_DENSITY
 
 
 def _tuple_result(mod: tvm.IRModule) -> tvm.IRModule:
@@ -31,7 +31,7 @@ def _tuple_result(mod: tvm.IRModule) -> tvm.IRModule:
 
 def import_onnx(model: bytes, topology: dict[int, np.ndarray] | None = None,
                 sparse_threshold: float = MAX_SPARSE_DENSITY) -> tvm.IRModule:
-    """Relax IRModule of the ONNX `model`; `topology` as in aotsnn.export.stablehlo_import."""
+    """Relax IRModule of the ONNX `model`; `topology` as in aotsnn.export.frontend.to_relax."""
     try:
         mod = from_onnx(onnx.load_from_string(model), keep_params_in_input=False, sanitize_input_names=False)
     except Exception as exc:

@@ -1,8 +1,8 @@
 """Walk a StableHLO module (jax.export text) op by op, for any backend.
 
 The module is parsed with jaxlib's own MLIR bindings. `walk_module` hands each op of the public
-function `main` to its handler (aotsnn.export.stablehlo_{elementwise,shape,linalg}), which
-computes with `Ops` (aotsnn.export.stablehlo_values); the backend behind `Ops` builds Relax or
+function `main` to its handler (aotsnn.export.frontend.{elementwise,shape,linalg}), which
+computes with `Ops` (aotsnn.export.frontend.values); the backend behind `Ops` builds Relax or
 ONNX. Control flow is resolved here, so backends see a straight line of tensor ops:
 
 - `func.call` is inlined;
@@ -26,7 +26,7 @@ from jax._src.interpreters import mlir as jax_mlir
 from jaxlib.mlir import ir
 
 from aotsnn.export.errors import ExportError
-from aotsnn.export.stablehlo_values import Ops, Tensor, Value, known, numpy_dtype
+from aotsnn.export.frontend.values import Ops, Tensor, Value, known, numpy_dtype
 
 MAX_UNROLL = 256           # iterations of one unrolled while loop
 

@@ -9,9 +9,9 @@ What TVM's C output needs from a runtime, and what becomes of it here:
 
 - `TVMFFIErrorSetRaisedFromCStrParts` (failed checks) -> the driver's `<model>_error_from_parts`;
 - `TVMBackendAllocWorkspace`/`FreeWorkspace` (intermediates of 1 KiB or more) -> a static
-  arena in `.bss`, sized at compile time from the requests in the code (aotsnn.export.arena);
+  arena in `.bss`, sized at compile time from the requests in the code (aotsnn.export.kernels.arena);
 - math intrinsics without a C rule in TVM (`fabs`, `fmod`, `exp2`) -> their C99 functions
-  (aotsnn.export.c_math), so the code needs libm's C99 functions and nothing else;
+  (aotsnn.export.kernels.c_math), so the code needs libm's C99 functions and nothing else;
 - non-finite constants, which TVM prints as `inff`/`inf`/`nanf`/`nan` (not C) -> INFINITY, NAN.
 
 Whatever is still missing is refused at compile time, naming the kernel, the component(s) it
@@ -29,12 +29,12 @@ from pathlib import Path
 
 import tvm
 
-from aotsnn.export.arena import ArenaPlan
-from aotsnn.export.c_math import c99_symbols, register_c_rules
+from aotsnn.export.kernels.arena import ArenaPlan
+from aotsnn.export.kernels.c_math import c99_symbols, register_c_rules
 from aotsnn.export.errors import ExportError
-from aotsnn.export.kernels import plan_kernels
-from aotsnn.export.lower import Layout
-from aotsnn.export.plan import Plan
+from aotsnn.export.kernels.fusion import plan_kernels
+from aotsnn.export.frontend.lower import Layout
+from aotsnn.export.kernels.plan import Plan
 from aotsnn.targets import Target
 
 KERNEL_IDENTIFIERS = {"TVMFFIAny", "TVM_DLL"}      # what the renamed kernels may still name from TVM

@@ -1,6 +1,6 @@
 """Write an artifact directory the same way for every target: stage, describe, seal, publish.
 
-Both the library path (aotsnn.export.artifact) and the C-bundle path (aotsnn.export.cbundle)
+Both the library path (aotsnn.export.artifact.library) and the C-bundle path (aotsnn.export.artifact.bundle)
 build their target-specific files into a staging directory next to `out`; this module writes
 the files every artifact has (the StableHLO, ONNX, parameters and initial state), the sealed
 manifest, and replaces `out` with one rename, so a reader never sees half an artifact.
@@ -19,9 +19,8 @@ import numpy as np
 
 import aotsnn
 from aotsnn.export.errors import ExportError
-from aotsnn.export.lower import LoweredStep
-from aotsnn.export.plan import dtype_numpy
-from aotsnn.network import Network
+from aotsnn.export.frontend.lower import LoweredStep
+from aotsnn.export.kernels.plan import dtype_numpy
 from aotsnn.runtime.format import FORMAT_VERSION, MANIFEST, arrays_to_bytes, sealed_manifest, sha256_of, write_atomic
 
 
@@ -31,9 +30,9 @@ def to_precision(arrays: dict[str, np.ndarray], precision: str) -> dict[str, np.
     return {k: v.view(np.uint16) if precision == "bfloat16" else v for k, v in cast.items()}
 
 
-def topology_hashes(net: Network, precision: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def topology_hashes(lowered: LoweredStep) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """(topology values in the artifact precision, their SHA-256) for kernels and the manifest."""
-    topology = to_precision(net.topology(), precision)
+    topology = to_precision(lowered.topology, lowered.precision)
     return topology, {k: hashlib.sha256(v.tobytes()).hexdigest() for k, v in topology.items()}
 
 
@@ -52,34 +51,34 @@ def staging_for(out: Path) -> Iterator[Path]:
             shutil.rmtree(staging)
 
 
-def write_model_files(staging: Path, net: Network, lowered: LoweredStep, precision: str, onnx_model: bytes) -> None:
+def write_model_files(staging: Path, lowered: LoweredStep, onnx_model: bytes) -> None:
     """The files every artifact carries: step.stablehlo/.mlir/.onnx, params.npz, state.npz."""
     (staging / "step.stablehlo").write_bytes(lowered.serialized)
     (staging / "step.mlir").write_text(lowered.stablehlo_text)
     (staging / "step.onnx").write_bytes(onnx_model)
-    (staging / "params.npz").write_bytes(arrays_to_bytes(to_precision(net.params, precision)))
-    (staging / "state.npz").write_bytes(arrays_to_bytes(to_precision(net.init_state(), precision)))
+    (staging / "params.npz").write_bytes(arrays_to_bytes(to_precision(lowered.params, lowered.precision)))
+    (staging / "state.npz").write_bytes(arrays_to_bytes(to_precision(lowered.init_state, lowered.precision)))
 
 
-def publish(staging: Path, out: Path, *, net: Network, lowered: LoweredStep, precision: str, target: dict,
+def publish(staging: Path, out: Path, *, lowered: LoweredStep, target: dict,
             compile_path: str, source: str | None, topology: dict[str, str], facts: dict,
             files: list[str], extra: dict | None = None) -> Path:
     """Write the sealed manifest (hashing `files`) and move `staging` to `out`."""
     manifest = {
         "format_version": FORMAT_VERSION,
         "aotsnn_version": aotsnn.__version__,
-        "model": net.name,
-        "dt": net.dt,
-        "batch": net.batch,
-        "precision": precision,
+        "model": lowered.name,
+        "dt": lowered.dt,
+        "batch": lowered.batch,
+        "precision": lowered.precision,
         "target": target,
         "compile_path": compile_path,
         "source": source,
         **(extra or {}),
         "layout": {group: [leaf.to_json() for leaf in getattr(lowered.layout, group)]
                    for group in ("params", "state", "inputs", "outputs")},
-        "input_kinds": {leaf.name: net.input_kind(leaf.name) for leaf in lowered.layout.inputs},   # for `aotsnn run`
-        "param_rules": {k: rule.to_json() for k, rule in net.param_rules().items()},
+        "input_kinds": lowered.input_kinds,   # for `aotsnn run`
+        "param_rules": lowered.param_rules,
         "topology": topology,
         "build": facts,
         "files": {name: sha256_of(staging / name) for name in files},

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aotsnn.export.errors import ExportError
-from aotsnn.export.lower import Layout, Leaf
+from aotsnn.export.frontend.lower import Layout, Leaf
 from aotsnn.runtime.params import describe_rule
 
 C_FLOATS = {"float32": ("float", "f"), "float64": ("double", "")}

@@ -9,10 +9,10 @@ lowering rules for target kind "c" (TVM's extension point: `tvm.tirx.op.register
 looked up as `c.FLowerIntrinsic` before the default rules) that turn the C99 ones into calls of
 the C99 function of the operand's precision (`fabsf` for float32, `fabs` for float64). `exp10`
 is not C99 and stays unresolved: a kernel that needs it is refused at compile time
-(aotsnn.export.c_kernels names the kernel, its component and the op).
+(aotsnn.export.kernels.c_kernels names the kernel, its component and the op).
 
 `C99_MATH` is also the list of libm symbols a bundle may leave undefined; anything else the
-compiled kernels need from outside is refused (aotsnn.export.c_kernels.check_symbols).
+compiled kernels need from outside is refused (aotsnn.export.kernels.c_kernels.check_symbols).
 """
 from __future__ import annotations
 

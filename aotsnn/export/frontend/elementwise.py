@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 from aotsnn.export.errors import ExportError
-from aotsnn.export.stablehlo_values import Ops, dtype_name, is_float, numpy_dtype
-from aotsnn.export.stablehlo_walk import result_type
+from aotsnn.export.frontend.values import Ops, dtype_name, is_float, numpy_dtype
+from aotsnn.export.frontend.walk import result_type
 
 DIRECT_UNARY = {"negate": "negative", "exponential": "exp", "log": "log", "sqrt": "sqrt", "rsqrt": "rsqrt",
                 "abs": "abs", "tanh": "tanh", "logistic": "sigmoid", "floor": "floor", "ceil": "ceil",

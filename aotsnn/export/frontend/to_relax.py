@@ -3,10 +3,10 @@
     import_stablehlo(text) -> IRModule with `main(*args) -> tuple` equivalent to the module
 
 The walk (control flow, constant folding, op recipes) is shared with the ONNX exporter:
-aotsnn.export.stablehlo_walk and the handler modules stablehlo_{elementwise,shape,linalg}.
+aotsnn.export.frontend.walk and the handler modules stablehlo_{elementwise,shape,linalg}.
 This module is the Relax backend: each primitive becomes one Relax op, emitted in a dataflow
 block with a BlockBuilder. Afterwards every 2-D floating `x @ W` is put on the event-driven
-or sparse CSR kernels (aotsnn.export.matmul_kernels). TVM's bundled StableHLO frontend is not used: it knows
+or sparse CSR kernels (aotsnn.export.kernels.matmul_selection). TVM's bundled StableHLO frontend is not used: it knows
 ~20 ops and breaks on current jaxlib.
 """
 from __future__ import annotations
@@ -17,14 +17,14 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from aotsnn.export.exp_kernel import exp_f32
-from aotsnn.export.matmul_kernels import select_matmul_kernels
-from aotsnn.export.sparse_matmul import MAX_SPARSE_DENSITY
-from aotsnn.export.stablehlo_elementwise import HANDLERS as ELEMENTWISE
-from aotsnn.export.stablehlo_linalg import HANDLERS as LINALG
-from aotsnn.export.stablehlo_shape import HANDLERS as SHAPE
-from aotsnn.export.stablehlo_values import Ops, Tensor
-from aotsnn.export.stablehlo_walk import Walker, canonical_text
+from aotsnn.export.kernels.exp_f32 import exp_f32
+from aotsnn.export.kernels.matmul_selection import select_matmul_kernels
+from aotsnn.export.kernels.sparse_matmul import MAX_SPARSE_DENSITY
+from aotsnn.export.frontend.elementwise import HANDLERS as ELEMENTWISE
+from aotsnn.export.frontend.linalg import HANDLERS as LINALG
+from aotsnn.export.frontend.shape import HANDLERS as SHAPE
+from aotsnn.export.frontend.values import Ops, Tensor
+from aotsnn.export.frontend.walk import Walker, canonical_text
 
 R = relax.op
 HANDLERS = {**ELEMENTWISE, **SHAPE, **LINALG}
@@ -44,7 +44,7 @@ CONV = {1: R.nn.conv1d, 2: R.nn.conv2d, 3: R.nn.conv3d}
 
 
 class RelaxBackend:
-    """Emits Relax ops with a BlockBuilder (see aotsnn.export.stablehlo_values.Backend)."""
+    """Emits Relax ops with a BlockBuilder (see aotsnn.export.frontend.values.Backend)."""
 
     def __init__(self) -> None:
         self.bb = relax.BlockBuilder()
@@ -69,7 +69,7 @@ class RelaxBackend:
         return relax.const(value.astype(np.float32) if dtype == "bfloat16" else value, dtype)
 
     def unary(self, name: str, x: Tensor):
-        if name == "exp" and x.dtype == "float32":     # vectorisable ~1 ulp exp (aotsnn.export.exp_kernel)
+        if name == "exp" and x.dtype == "float32":     # vectorisable ~1 ulp exp (aotsnn.export.kernels.exp_f32)
             return self.bb.emit(self.bb.call_te(exp_f32, x.value))
         return self._emit(UNARY[name](x.value))
 

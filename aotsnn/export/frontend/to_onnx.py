@@ -5,7 +5,7 @@
 In an artifact (step.onnx) the inputs are the layout's leaves in order (params, state, inputs,
 named by leaf) and the outputs the new state ("<leaf>:next") then the outputs (`step_names`).
 
-The walk, control flow and op recipes are aotsnn.export.stablehlo_walk and the handler
+The walk, control flow and op recipes are aotsnn.export.frontend.walk and the handler
 modules; this module is the ONNX backend: each primitive becomes one or a few ONNX nodes
 (onnx.helper), constants become initializers. ONNX has no atan2: it is built from Atan and
 quadrant corrections. Uses only the `onnx` package (no jax2onnx, which patches jax.numpy).
@@ -18,10 +18,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from aotsnn.export.lower import Layout
-from aotsnn.export.stablehlo_import import HANDLERS
-from aotsnn.export.stablehlo_values import Ops, Tensor, numpy_dtype
-from aotsnn.export.stablehlo_walk import Walker
+from aotsnn.export.frontend.lower import Layout
+from aotsnn.export.frontend.to_relax import HANDLERS
+from aotsnn.export.frontend.values import Ops, Tensor, numpy_dtype
+from aotsnn.export.frontend.walk import Walker
 
 OPSET = 18
 ONNX_TYPES = {"float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE, "float16": TensorProto.FLOAT16,
@@ -41,7 +41,7 @@ REDUCE = {"sum": "ReduceSum", "prod": "ReduceProd", "max": "ReduceMax", "min": "
 
 
 class OnnxBackend:
-    """Builds ONNX nodes (see aotsnn.export.stablehlo_values.Backend); values are tensor names."""
+    """Builds ONNX nodes (see aotsnn.export.frontend.values.Backend); values are tensor names."""
 
     def __init__(self) -> None:
         self.nodes: list[onnx.NodeProto] = []
