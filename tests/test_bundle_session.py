@@ -150,3 +150,35 @@ def test_the_cli_saves_a_state_and_resumes_from_it(bundle, drive, tmp_path, caps
     end, resumed = session.load_state(tmp_path / "end.npz"), session.load_state(tmp_path / "resumed.npz")
     assert not all(np.array_equal(end[k], session.init_state()[k]) for k in end), "the run must change the state"
     _assert_bit_equal(resumed, end, "state resumed by the CLI")
+
+
+def test_a_sparse_network_stores_only_its_connections_and_takes_new_weights(tmp_path):
+    """At 10% connectivity the CSR kernels read W and the mask only at the mask's non-zeros, so the
+    bundle stores W packed (its non-zeros) and the mask not at all; set_params still takes the
+    dense matrix and the run equals the host artifact's with the same new weights."""
+    from aotsnn.demo import build_ei_network
+    from aotsnn.runtime import load
+    from aotsnn.targets import get
+
+    ok, why = get("c").runs_here()
+    if not ok:
+        pytest.skip(why)
+    net = build_ei_network(n_exc=120, n_inh=30, p_conn=0.1)
+    bundle = load_any(compile_network(net, tmp_path / "sparse-c.aot", target="c"))
+    host = load(compile_network(net, tmp_path / "sparse-host.aot"))
+    storage = bundle.artifact.manifest["build"]["param_storage"]
+    nnz = int(np.count_nonzero(net.params["ee.mask"]))
+    assert storage["ee.weights"] == {"storage": "packed", "size": nnz, "mask": "ee.mask"}
+    assert storage["ee.mask"]["storage"] == "compiled" and storage["exc.potential_tau"]["storage"] == "dense"
+    header = (bundle.artifact.path / "c" / "ei_demo.h").read_text()
+    assert f"#define EI_DEMO_PARAMS_EE_WEIGHTS_SIZE {nnz}" in header and "EI_DEMO_PARAMS_EE_MASK_SIZE 0" in header
+    inputs = {k: v.astype(np.float32) for k, v in demo_inputs(net, 40, seed=3, mean=120.0).items()}
+    heavier = {"ee.weights": np.asarray(net.params["ee.weights"]) * 3.0, "ie.weights": np.zeros((30, 120))}
+    for session in (bundle, host):
+        session.set_params(**heavier)
+    (state_c, out_c), (state_h, out_h) = (s.run(s.init_state(), inputs) for s in (bundle, host))
+    for name in out_h:
+        assert np.array_equal(out_c[name], out_h[name]), name
+    assert np.any(out_h["exc.spikes"]) and not np.array_equal(
+        out_h["exc.spikes"], load(host.artifact.path).run(host.init_state(), inputs)[1]["exc.spikes"])
+    assert max(np.max(np.abs(state_c[k] - state_h[k])) for k in state_h) < 1e-3

@@ -213,23 +213,28 @@ C_USER = r"""
 #include <stdio.h>
 #include "ei_demo.h"
 static ei_demo_state s;
-static ei_demo_params p;
+static ei_demo_param_t value;
+static ei_demo_param_t mask[EI_DEMO_PARAMS_EE_MASK_SIZE + 1];
 static ei_demo_inputs in[5];
 static ei_demo_outputs out[5];
-static void attempt(const char *what) { printf("%s %d %s\n", what, ei_demo_run(&s, 5, in, out), ei_demo_last_error()); }
+static void attempt(const char *what, int32_t id, const ei_demo_param_t *v) {
+  printf("%s %d %s\n", what, ei_demo_set_param(&s, id, v), ei_demo_last_error());
+}
 int main(void) {
   ei_demo_init(&s);
-  p = ei_demo_default_params; s.params = &p;
-  attempt("default");
-  p.exc_potential_tau = -5.0f; attempt("negative");
-  p.exc_potential_tau = 0.0f / 0.0f; attempt("nan");
-  p = ei_demo_default_params; p.ee_mask[0][0] = 1.0f - p.ee_mask[0][0]; attempt("mask");
+  printf("default %d %s\n", ei_demo_run(&s, 5, in, out), ei_demo_last_error());
+  value = -5.0f; attempt("negative", EI_DEMO_PARAM_EXC_POTENTIAL_TAU, &value);
+  value = 0.0f / 0.0f; attempt("nan", EI_DEMO_PARAM_EXC_POTENTIAL_TAU, &value);
+  attempt("mask", EI_DEMO_PARAM_EE_MASK, mask);
+  attempt("id", EI_DEMO_N_PARAMS, &value);
+  attempt("null", EI_DEMO_PARAM_EXC_POTENTIAL_TAU, NULL);
+  printf("after %d\n", ei_demo_run(&s, 5, in, out));
   return 0;
 }
 """
 
 
-def test_the_c_api_checks_parameters_before_running(tmp_path):
+def test_the_c_api_checks_each_parameter_it_is_given(tmp_path):
     bundle = support.c_bundle() / "c"
     (tmp_path / "user.c").write_text(C_USER)
     subprocess.run(["make", "-s", "-C", str(bundle)], check=True, capture_output=True)
@@ -241,6 +246,9 @@ def test_the_c_api_checks_parameters_before_running(tmp_path):
     assert rows["negative"] == ["-1", "ValueError: parameter 'exc.potential_tau' must be > 0 ms and finite"]
     assert rows["nan"] == rows["negative"]
     assert rows["mask"][0] == "-1" and "parameter 'ee.mask' is topology" in rows["mask"][1]
+    assert rows["id"][0] == "-1" and "no parameter has this id" in rows["id"][1]
+    assert rows["null"][0] == "-1" and "values is NULL" in rows["null"][1]
+    assert rows["after"] == ["0"]           # a refused value changes nothing: the compiled-in ones still run
 
 
 # -- 9. save_state through a symbolic link --------------------------------------------------------

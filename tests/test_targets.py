@@ -93,9 +93,10 @@ USER_PROGRAM = r"""
 #include "ei_demo.h"
 
 static ei_demo_state s;
-static ei_demo_params quiet;
 static ei_demo_inputs in[50];
 static ei_demo_outputs out[50];
+static const ei_demo_param_t tiny_resistance = 1e-6f;      /* must stay > 0: set_param checks ranges */
+static ei_demo_param_t no_weights[EI_DEMO_PARAMS_EE_WEIGHTS_SIZE];   /* packed: one value per connection */
 
 static int spikes(int T) {
   int n = 0;
@@ -109,15 +110,21 @@ int main(void) {
     for (int i = 0; i < EI_DEMO_INPUTS_DRIVE_EXC_SIZE; ++i) in[t].drive_exc[0][i] = 120.0f;
   ei_demo_init(&s);
   if (ei_demo_run(&s, 50, in, out) != 0) return 1;
-  int driven = spikes(50);
+  int driven = spikes(50), driven_25 = spikes(25);
+  ei_demo_vars connected = s.vars;
   ei_demo_init(&s);
-  quiet = ei_demo_default_params;               /* parameters change at run time */
-  quiet.exc_resistance = 1e-6f;                 /* (must stay > 0: the API checks ranges) */
-  s.params = &quiet;
+  for (int t = 0; t < 25; ++t) if (ei_demo_step(&s, &in[t], &out[t]) != 0) return 1;
+  int stepped = spikes(25);
+  ei_demo_init(&s);                             /* parameters change at run time, one leaf at a time */
+  if (ei_demo_set_param(&s, EI_DEMO_PARAM_EXC_RESISTANCE, &tiny_resistance) != 0) return 1;
   for (int t = 0; t < 50; ++t) if (ei_demo_step(&s, &in[t], &out[t]) != 0) return 1;
   int silenced = spikes(50);
+  ei_demo_init(&s);                             /* a whole weight matrix (as stored: see its _SIZE) */
+  if (ei_demo_set_param(&s, EI_DEMO_PARAM_EE_WEIGHTS, no_weights) != 0) return 1;
+  if (ei_demo_run(&s, 50, in, out) != 0) return 1;
+  int unconnected = memcmp(&connected, &s.vars, sizeof connected) != 0;   /* the state moved differently */
   int rc = ei_demo_run(&s, -1, in, out);
-  printf("%d %d %d %s\n", driven, silenced, rc, ei_demo_last_error());
+  printf("%d %d %d %d %d %s\n", driven, stepped - driven_25, silenced, unconnected, rc, ei_demo_last_error());
   return 0;
 }
 """
@@ -133,8 +140,10 @@ def test_c_api_serves_a_user_program(c_bundle, tmp_path):
                            capture_output=True, text=True)
     assert build.returncode == 0, build.stderr
     result = subprocess.run([str(tmp_path / "user")], capture_output=True, text=True, check=True)
-    driven, silenced, rc, *error = result.stdout.split()
+    driven, stepped_minus_run, silenced, unconnected, rc, *error = result.stdout.split()
     assert int(driven) > 0 and int(silenced) == 0, result.stdout
+    assert int(stepped_minus_run) == 0, result.stdout             # 25 step()s from init = the run's first 25 steps
+    assert int(unconnected) == 1, result.stdout                   # new weights apply from the next step
     assert int(rc) == -1 and "T must be >= 0" in " ".join(error)
 
 

@@ -16,9 +16,10 @@ does not outlive a call). Beyond the Session interface:
 - `last_run_seconds`: the harness's own clock around `<model>_run` in the last `run`, without
   process start and file I/O (under an emulator: emulated speed, not the device's).
 
-Each call writes the parameters, the state and the inputs as the packed structs of `<model>.h`
-(leaves in layout order, artifact precision) to a temporary directory, runs the harness there
-(`job.bin` says what to do) and reads its results back.
+Each call writes the parameters (each leaf's stored values: `build.param_storage`), the state
+and the inputs as the packed structs of `<model>.h` (leaves in layout order, artifact precision)
+to a temporary directory, runs the harness there (`job.bin` says what to do) and reads its
+results back.
 """
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ class HarnessSession(LayoutChecks, StateFiles):
         self.harness = artifact.path / "c" / "harness"
         self.last_run_seconds: float | None = None
         self._checker = ParamChecker(m)
+        self._stored = self._param_storage(m)
         try:
             self._params = self._checker.stage(self._read_arrays("params.npz", "params"))
         except (ValueError, TypeError) as exc:      # e.g. a mask that is not the compiled connectivity
@@ -108,6 +110,37 @@ class HarnessSession(LayoutChecks, StateFiles):
         return {n: arrays[n].copy() for n, _ in self.layout[group]}
 
     # -- packing: the structs of <model>.h --------------------------------------------------------
+    def _param_storage(self, manifest: Mapping) -> dict[str, tuple[str, str | None]]:
+        """leaf -> (storage, mask) from `build.param_storage` (aotsnn.export.codegen.param_storage);
+        absent (an older bundle): every parameter dense."""
+        where = f"{MANIFEST} of {self.artifact.path}"
+        table = manifest["build"].get("param_storage")
+        if table is None:
+            return {name: ("dense", None) for name, _ in self.layout["params"]}
+        stored = {}
+        for name, shape in self.layout["params"]:
+            entry = table.get(name) if isinstance(table, dict) else None
+            kind = entry.get("storage") if isinstance(entry, dict) else None
+            mask = entry.get("mask") if isinstance(entry, dict) else None
+            if kind not in ("dense", "packed", "compiled") or (kind == "packed" and mask not in self.topology):
+                raise ArtifactError(f"{where}: `build.param_storage.{name}` must say how the bundle stores "
+                                    f"'{name}' (dense, packed at a topology mask, or compiled), got {entry!r}.")
+            stored[name] = (kind, mask)
+        return stored
+
+    def _pack_params(self) -> bytes:
+        """params.bin: each parameter's stored values in id order: all of them, those at its mask's
+        non-zeros (row by row), or none (a mask compiled into the kernels)."""
+        parts = []
+        for name, _ in self.layout["params"]:
+            kind, mask = self._stored[name]
+            values = np.asarray(self._params[name], self.dtype)
+            if kind == "packed":
+                parts.append(values[np.nonzero(self._params[mask])])
+            elif kind == "dense":
+                parts.append(values.reshape(-1))
+        return np.concatenate(parts).tobytes() if parts else b""
+
     def _pack(self, group: str, tree: Mapping[str, np.ndarray], steps: int | None = None) -> bytes:
         """Leaves packed in layout order; with `steps`, one struct per step. An empty struct is
         one byte (C has no empty structs)."""
@@ -135,7 +168,7 @@ class HarnessSession(LayoutChecks, StateFiles):
         with tempfile.TemporaryDirectory(prefix="aotsnn-harness-") as tmp:
             work = Path(tmp)
             (work / "job.bin").write_bytes(np.array([mode, steps], np.int64).tobytes())
-            (work / "params.bin").write_bytes(self._pack("params", self._params))
+            (work / "params.bin").write_bytes(self._pack_params())
             (work / "vars.bin").write_bytes(self._pack("state", state))
             (work / "inputs.bin").write_bytes(self._pack("inputs", inputs, steps))
             command = [*self.target.runner, str(self.harness.resolve())]

@@ -38,6 +38,7 @@ import tvm_ffi
 from aotsnn.export.artifact.library import cache_dir, compiler_fingerprint
 from aotsnn.export.kernels.c_kernels import CKernels, check_symbols, compile_c_kernels
 from aotsnn.export.codegen.capi import CApi
+from aotsnn.export.codegen.param_storage import param_storage
 from aotsnn.export.codegen.driver import c_api_source
 from aotsnn.export.errors import ExportError
 from aotsnn.export.frontend.lower import LoweredStep
@@ -136,18 +137,19 @@ def kernels_for(lowered: LoweredStep, target: Target, topology: dict[str, np.nda
 def write_sources(directory: Path, lowered: LoweredStep, target: Target, topology: dict[str, np.ndarray],
                   use_cache: bool = True) -> tuple[dict, CKernels]:
     """Generate the bundle's sources into `directory`; returns (build facts, the kernels)."""
-    api = CApi.of(lowered.name, lowered.layout, lowered.dt, lowered.batch, rules=lowered.param_rules,
-                  topology=tuple(topology))
     kernels, hit = kernels_for(lowered, target, topology, use_cache)
-    driver, workspace = c_api_source(kernels.plan, api, arena=kernels.arena.nbytes > 0)
+    storage = param_storage(kernels.plan, lowered.layout, topology)
+    api = CApi.of(lowered.name, lowered.layout, lowered.dt, lowered.batch, rules=lowered.param_rules,
+                  topology=tuple(topology), storage=storage)
+    driver, workspace = c_api_source(kernels.plan, api, topology, arena=kernels.arena.nbytes > 0)
     p = api.prefix
-    values = {"MODEL": lowered.name, "P": p, "TARGET": target.name, "CC": target.cc, "AR": target.ar,
+    values = {"MODEL": lowered.name, "P": p, "UP": p.upper(), "TARGET": target.name, "CC": target.cc, "AR": target.ar,
               "CFLAGS": " ".join(target.cflags), "LDFLAGS": " ".join(target.ldflags),
               "PLATFORM_OBJS": PLATFORM_OBJECTS[target.platform]}
     files = {f"{p}.h": api.header(workspace), f"{p}.c": driver,
              f"{p}_kernels.c": kernels.bundle_source(p, api.model),
              f"{p}_data.c": api.data_source(to_precision(lowered.params, lowered.precision),
-                                               to_precision(lowered.init_state, lowered.precision)),
+                                               to_precision(lowered.init_state, lowered.precision), topology),
              "aotsnn_ffi.h": ffi_header(target.cc),
              "harness.c": _template("harness.c.in", values), "Makefile": _template("Makefile.in", values),
              "aotsnn_platform.h": (CSRC / "aotsnn_platform.h").read_text()}
@@ -160,7 +162,7 @@ def write_sources(directory: Path, lowered: LoweredStep, target: Target, topolog
             "hoisted_kernel_calls": sum(c.invariant for c in kernels.plan.calls),
             "workspace_bytes": workspace, "arena_bytes": kernels.arena.nbytes, "arena": kernels.arena.to_json(),
             "tvm_version": tvm.__version__, "prefix": p, "kernel_checks": target.kernel_checks,
-            "cache_hit": hit}, kernels
+            "cache_hit": hit, "param_storage": {k: v.to_json() for k, v in storage.items()}}, kernels
 
 
 def section_sizes(target: Target, files: list[Path]) -> dict[str, dict]:

@@ -3,26 +3,28 @@
 For a network named `ei_demo` (every identifier starts with the network name, so several models
 link into one program):
 
-    ei_demo_params    every parameter leaf, a struct member each (`exc.potential_tau` ->
-                      `exc_potential_tau`, `ee.weights` -> `float ee_weights[240][240]`)
-    ei_demo_vars      every state leaf
+    EI_DEMO_PARAM_*   the id of every parameter leaf (`exc.potential_tau` -> EI_DEMO_PARAM_EXC_POTENTIAL_TAU)
+    ei_demo_vars      every state leaf, a struct member each (`exc.v_rel` -> `float exc_v_rel[1][240]`)
     ei_demo_inputs    every input leaf for ONE step; `run` takes an array of T of them
     ei_demo_outputs   every output leaf for one step
-    ei_demo_state     { ei_demo_vars vars; const ei_demo_params *params; workspace }
+    ei_demo_state     { ei_demo_vars vars; const float *param[EI_DEMO_N_PARAMS]; refresh; workspace }
 
     void ei_demo_init(ei_demo_state *s);                 initial state, compiled-in parameters
+    int  ei_demo_set_param(ei_demo_state *s, int32_t id, const float *values);
     int  ei_demo_run(ei_demo_state *s, int64_t T, const ei_demo_inputs *in, ei_demo_outputs *out);
     int  ei_demo_step(ei_demo_state *s, const ei_demo_inputs *in, ei_demo_outputs *out);
-    int  ei_demo_check_params(const ei_demo_params *p);  0, or -1 and last_error says which and why
     const char *ei_demo_last_error(void);
 
-Parameters are run-time inputs: point `s->params` at your own (changed) copy of
-`ei_demo_default_params`. `run` and `step` check them first, by the rules of the Python runtime
-(aotsnn.runtime.params): finite, each range rule of the model, whole numbers where the rule
-asks, and topology (connection masks) unchanged from the compiled values; a bad parameter makes
-them return -1 before any step. Memory is the caller's and static: nothing is allocated.
-Every leaf has the artifact's precision, so a struct is its leaves packed in layout order
-(the driver checks at compile time that the C compiler agrees; the Python harness relies on it).
+Parameters are run-time inputs, set one leaf at a time: `set_param` checks the values by the
+rules of the Python runtime (aotsnn.runtime.params: finite, each range rule of the model, whole
+numbers where the rule asks; topology (connection masks) is refused, it is compiled in), points
+the state at them (no copy: they must outlive their use) and marks the parameter-only kernels to
+run again before the next step; `run` and `step` then cost the same per step. A parameter is
+stored as aotsnn.export.codegen.param_storage says: a weight matrix behind a sparse mask as its
+values at the mask's non-zeros (EI_DEMO_PARAMS_EE_WEIGHTS_SIZE of them, row by row), a mask that
+only those read not at all. Memory is the caller's and static: nothing is allocated. Every leaf
+has the artifact's precision, so a struct is its leaves packed in layout order (the driver checks
+at compile time that the C compiler agrees; the Python harness relies on it).
 """
 from __future__ import annotations
 
@@ -31,14 +33,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aotsnn.export.codegen.param_storage import ParamStorage, pack
 from aotsnn.export.errors import ExportError
 from aotsnn.export.frontend.lower import Layout, Leaf
 from aotsnn.runtime.params import describe_rule
 
 C_FLOATS = {"float32": ("float", "f"), "float64": ("double", "")}
-STRUCTS = {"params": "params", "state": "vars", "inputs": "inputs", "outputs": "outputs"}
-GROUP_DOCS = {"params": "run-time parameters (the compiled-in values are {p}_default_params)",
-              "state": "state variables (the initial values are {p}_initial_vars)",
+STRUCTS = {"state": "vars", "inputs": "inputs", "outputs": "outputs"}
+GROUP_DOCS = {"state": "state variables (the initial values are {p}_initial_vars)",
               "inputs": "inputs of one step",
               "outputs": "outputs of one step"}
 
@@ -78,15 +80,19 @@ class CApi:
     dt: float
     batch: int
     error_bytes: int = 256
-    rules: tuple[tuple[str, dict], ...] = ()         # (parameter, manifest rule) for check_params
+    rules: tuple[tuple[str, dict], ...] = ()         # (parameter, manifest rule) for set_param
     topology: tuple[str, ...] = ()                   # parameters fixed at compile time
+    storage: tuple[tuple[str, ParamStorage], ...] = ()   # parameter -> what the bundle stores of it
 
     @classmethod
     def of(cls, model: str, layout: Layout, dt: float, batch: int, rules: dict[str, dict] | None = None,
-           topology: tuple[str, ...] = ()) -> "CApi":
+           topology: tuple[str, ...] = (), storage: dict[str, ParamStorage] | None = None) -> "CApi":
         """The API of `model`; `rules` (name -> ParamRule.to_json()) and `topology` (mask names)
-        are what `<model>_check_params` enforces."""
-        for group in STRUCTS:
+        are what `<model>_set_param` enforces; `storage` (aotsnn.export.codegen.param_storage;
+        default: every parameter dense) is what the bundle keeps of each parameter."""
+        storage = storage or {leaf.name: ParamStorage("dense", int(np.prod(leaf.shape, dtype=np.int64)))
+                              for leaf in layout.params}
+        for group in ("params", *STRUCTS):
             leaves = getattr(layout, group)
             for leaf in leaves:
                 if leaf.dtype not in C_FLOATS:
@@ -98,7 +104,15 @@ class CApi:
                 raise ExportError(f"the {group} leaves of '{model}' give the same C member name "
                                   f"{clash[0]!r}; rename one of them.")
         return cls(model, c_identifier(model), layout, dt, batch, rules=tuple(sorted((rules or {}).items())),
-                   topology=tuple(topology))
+                   topology=tuple(topology), storage=tuple((leaf.name, storage[leaf.name]) for leaf in layout.params))
+
+    @property
+    def param_type(self) -> str:
+        """The C type of every parameter value (the artifact precision)."""
+        return C_FLOATS[self.layout.params[0].dtype if self.layout.params else "float32"][0]
+
+    def param_id(self, leaf: Leaf) -> str:
+        return f"{self.prefix.upper()}_PARAM_{self.member(leaf).upper()}"
 
     def member(self, leaf: Leaf) -> str:
         return c_identifier(leaf.name)
@@ -110,23 +124,42 @@ class CApi:
         dims = "".join(f"[{d}]" for d in leaf.shape)
         return f"{C_FLOATS[leaf.dtype][0]} {self.member(leaf)}{dims};"
 
+    def _param_macros(self) -> list[str]:
+        P, storage = self.prefix.upper(), dict(self.storage)
+        out = ["/* Parameter ids (layout order) and how many values each takes: all of them, those at its",
+               " * mask's non-zeros (packed, row by row), or none (a mask compiled into the kernels). */",
+               f"#define {P}_N_PARAMS {len(self.layout.params)}",
+               f"#define {P}_PARAM_VALUES {sum(kept.size for _, kept in self.storage)}   /* all of them */"]
+        for i, leaf in enumerate(self.layout.params):
+            kept = storage[leaf.name]
+            how = {"dense": "", "packed": f", packed at the non-zeros of {kept.mask}",
+                   "compiled": ", compiled in"}[kept.kind]
+            out.append(f"#define {self.param_id(leaf)} {i}")
+            out.append(f"#define {P}_PARAMS_{self.member(leaf).upper()}_SIZE {kept.size}"
+                       f"   /* {leaf.name} {tuple(leaf.shape)}{how} */")
+        return out
+
     def header(self, workspace_bytes: int) -> str:
-        p, P = self.prefix, self.prefix.upper()
+        p, P, T = self.prefix, self.prefix.upper(), self.param_type
         out = [f"/* Generated by aotsnn: the C API of '{self.model}'. Do not edit.",
                " *",
                f" *   static {p}_state s;           all memory is yours and static: nothing is allocated",
                f" *   {p}_init(&s);                 initial state, compiled-in parameters",
+               f" *   {p}_set_param(&s, id, v);     one parameter leaf (checked; v is used in place, not copied)",
                f" *   {p}_run(&s, T, in, out);      T steps; in[T], out[T]: one struct per step; 0 = success",
                f" *   {p}_step(&s, &in, &out);      one step (= run with T = 1)",
                " *",
-               f" * Change parameters by pointing s.params at your own copy of {p}_default_params. Kernels",
-               " * that read only parameters (e.g. weights * mask) run once per run() call, so prefer run()",
-               " * over a loop of step(). Leaves are C arrays of their artifact shapes (batch first). */",
+               " * Kernels that read only parameters (e.g. the CSR gather of weights * mask) run again only",
+               " * after init or set_param, so step() costs what run() costs per step. After changing values",
+               " * in place, call set_param again (it checks them and marks those kernels). Leaves are C",
+               " * arrays of their artifact shapes (batch first). */",
                f"#ifndef {P}_H_", f"#define {P}_H_", "", "#include <stdint.h>", "",
                "#ifdef __cplusplus", 'extern "C" {', "#endif", "",
                f"#define {P}_DT {self.dt!r}                /* ms per step */",
                f"#define {P}_BATCH {self.batch}",
-               f"#define {P}_WORKSPACE_BYTES {workspace_bytes}"]
+               f"#define {P}_WORKSPACE_BYTES {workspace_bytes}",
+               f"typedef {T} {p}_param_t;                /* every parameter value */", "",
+               *self._param_macros(), ""]
         for group in STRUCTS:
             for leaf in getattr(self.layout, group):
                 out.append(f"#define {P}_{STRUCTS[group].upper()}_{self.member(leaf).upper()}_SIZE "
@@ -142,17 +175,20 @@ class CApi:
             out += [f"}} {self.type_name(group)};", ""]
         out += [f"typedef struct {p}_state {{",
                 f"  {p}_vars vars;                   /* the state variables */",
-                f"  const {p}_params *params;        /* init(): &{p}_default_params */",
+                f"  const {p}_param_t *param[{P}_N_PARAMS + 1];   /* each parameter's values; init: the compiled-in ones */",
+                "  int32_t refresh;                 /* 1: the parameter-only kernels run before the next step */",
                 f"  int64_t workspace[({P}_WORKSPACE_BYTES + 7) / 8];   /* scratch of run(); instances share nothing */",
                 f"}} {p}_state;", "",
-                f"extern const {p}_params {p}_default_params;",
+                f"extern const {p}_param_t *const {p}_default_param[{P}_N_PARAMS + 1];   /* compiled-in values */",
+                f"extern const int32_t {p}_param_size[{P}_N_PARAMS + 1];   /* = the _SIZE macros */",
+                f"extern const uint8_t {p}_param_is_topology[{P}_N_PARAMS + 1];   /* 1: fixed, set_param refuses */",
                 f"extern const {p}_vars {p}_initial_vars;", "",
                 f"void {p}_init({p}_state *s);",
+                "/* Use `values` (PARAMS_<NAME>_SIZE of them) for parameter `id` from the next step on: 0, or -1 when",
+                " * a value breaks the parameter's rule or it is topology (last_error names it and why). */",
+                f"int {p}_set_param({p}_state *s, int32_t id, const {p}_param_t *values);",
                 f"int {p}_run({p}_state *s, int64_t T, const {p}_inputs *in, {p}_outputs *out);",
                 f"int {p}_step({p}_state *s, const {p}_inputs *in, {p}_outputs *out);",
-                "/* 0 when every parameter obeys the model's rules (run and step check first); otherwise -1,",
-                " * and last_error names the parameter and the rule. */",
-                f"int {p}_check_params(const {p}_params *p);",
                 "/* The message of the last failure (\"\" if none); not thread safe. */",
                 f"const char *{p}_last_error(void);", "",
                 "#ifdef __cplusplus", "}", "#endif", f"#endif  /* {P}_H_ */"]
@@ -171,17 +207,16 @@ class CApi:
         return (f"/* aotsnn reads and writes these structs as packed leaves: refuse to compile otherwise. */\n"
                 f"typedef char {self.prefix}_layout_is_packed[(\n    {body}) ? 1 : -1];\n")
 
-    def check_params_source(self) -> str:
-        """C of `<model>_check_params`: every parameter finite and within its rule (whole numbers
-        where the rule says `integer`), every topology parameter equal to its compiled value.
-        Messages are those of aotsnn.runtime.params without the value (C99 has no portable %g
-        here: bare-metal printf is large)."""
-        p, rules = self.prefix, dict(self.rules)
+    def set_param_source(self) -> str:
+        """C of `<model>_set_param`: every value finite and within the leaf's rule (whole numbers
+        where the rule says `integer`); topology refused. Messages are those of
+        aotsnn.runtime.params without the value (C99 has no portable %g here: bare-metal printf is large)."""
+        p, P, rules = self.prefix, self.prefix.upper(), dict(self.rules)
         out = [f"void {p}_error_from_parts(const char *kind, const char **parts, int32_t n);",
                f"static int {p}_refuse(const char *message) {{ {p}_error_from_parts(\"ValueError\", &message, 1); "
                "return -1; }", "",
                "/* 1 when one of the n values is not finite or breaks the rule [low, high] (open ends: strict). */",
-               "static int breaks_rule(const PARAM_T *v, long n, int has_low, double low, int low_open, int has_high,",
+               f"static int breaks_rule(const {p}_param_t *v, long n, int has_low, double low, int low_open, int has_high,",
                "                       double high, int high_open, int integer) {",
                "  for (long i = 0; i < n; ++i) {",
                "    const double x = (double)v[i];",
@@ -192,50 +227,70 @@ class CApi:
                "  }",
                "  return 0;",
                "}", "",
-               "/* 1 when the n bytes at a and b differ (bit for bit; a C bundle links no memcmp). */",
-               "static int differs(const void *a, const void *b, long n) {",
-               "  const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;",
-               "  for (long i = 0; i < n; ++i) if (x[i] != y[i]) return 1;",
-               "  return 0;",
-               "}", "",
-               f"int {p}_check_params(const {p}_params *p) {{"]
+               f"int {p}_set_param({p}_state *s, int32_t id, const {p}_param_t *values) {{",
+               f"  if (id < 0 || id >= {P}_N_PARAMS) return {p}_refuse(\"no parameter has this id (see the "
+               f"{P}_PARAM_* macros)\");",
+               f"  if (values == NULL && {p}_param_size[id] > 0) return {p}_refuse(\"values is NULL\");",
+               "  switch (id) {"]
         for leaf in self.layout.params:
-            member, size = self.member(leaf), int(np.prod(leaf.shape, dtype=np.int64))
+            size = dict(self.storage)[leaf.name].size
+            if leaf.name in self.topology:
+                out.append(f'    case {self.param_id(leaf)}: return {p}_refuse("parameter \'{leaf.name}\' is topology, '
+                           f'fixed when \'{self.model}\' was compiled (kernels are specialised to it); recompile to '
+                           'change it");')
+                continue
             rule = rules.get(leaf.name)
             if rule is None:
-                test, text = f"breaks_rule((const PARAM_T *)&p->{member}, {size}, 0, 0, 0, 0, 0, 0, 0)", "must be finite"
+                bounds, text = "0, 0, 0, 0, 0, 0, 0", "must be finite"
             else:
                 bounds = ", ".join(str(x) for x in (
                     int(rule["low"] is not None), repr(float(rule["low"] or 0)), int(rule["low_open"]),
                     int(rule["high"] is not None), repr(float(rule["high"] or 0)), int(rule["high_open"]),
                     int(bool(rule.get("integer")))))
-                test = f"breaks_rule((const PARAM_T *)&p->{member}, {size}, {bounds})"
                 text = f"must be {describe_rule(rule)} and finite"
-            out.append(f'  if ({test}) return {p}_refuse("parameter \'{leaf.name}\' {text}");')
-            if leaf.name in self.topology:
-                out.append(f"  if (differs(&p->{member}, &{p}_default_params.{member}, (long)sizeof p->{member})) "
-                           f'return {p}_refuse("parameter \'{leaf.name}\' is topology, fixed when \'{self.model}\' '
-                           'was compiled (kernels are specialised to it); recompile to change it");')
-        out += ["  (void)p;", "  return 0;", "}", ""]
+            out.append(f"    case {self.param_id(leaf)}: if (breaks_rule(values, {size}, {bounds})) "
+                       f'return {p}_refuse("parameter \'{leaf.name}\' {text}"); break;')
+        out += ["    default: break;", "  }",
+                "  s->param[id] = values;",
+                "  s->refresh = 1;",
+                "  return 0;", "}", ""]
         return "\n".join(out)
 
-    def data_source(self, params: dict[str, np.ndarray], state: dict[str, np.ndarray]) -> str:
-        """`<model>_data.c`: the compiled-in parameters and the initial state, exact (hex floats)."""
+    def data_source(self, params: dict[str, np.ndarray], state: dict[str, np.ndarray],
+                    topology: dict[str, np.ndarray]) -> str:
+        """`<model>_data.c`: the compiled-in parameters (as stored: dense, packed or not at all) and
+        the initial state, exact (hex floats), their tables and `<model>_set_param`."""
+        p, T = self.prefix, self.param_type
         dtype = self.layout.params[0].dtype if self.layout.params else "float32"
+        storage = dict(self.storage)
         out = [f"/* Generated by aotsnn: compiled-in parameters and initial state of '{self.model}', and the",
                " * parameter checks. */",
-               f'#include "{self.prefix}.h"', "#include <math.h>", "",
-               f"#define PARAM_T {C_FLOATS[dtype][0]}", ""]
-        for group, values, name in (("params", params, f"{self.prefix}_default_params"),
-                                    ("state", state, f"{self.prefix}_initial_vars")):
-            leaves = getattr(self.layout, group)
-            out.append(f"const {self.type_name(group)} {name} = {{")
-            for leaf in leaves:
-                if leaf.name not in values:
-                    raise ExportError(f"no value for {group} leaf '{leaf.name}' of '{self.model}'.")
-                array = np.asarray(values[leaf.name], dtype=leaf.dtype).reshape(leaf.shape)
-                out.append(f"  {_initializer(array, leaf.dtype)},   /* {leaf.name} */")
-            if not leaves:
-                out.append("  0")
-            out += ["};", ""]
-        return "\n".join(out) + self.check_params_source()
+               f'#include "{self.prefix}.h"', "#include <math.h>", "#include <stddef.h>", ""]
+        pointers, sizes, fixed = [], [], []
+        for leaf in self.layout.params:
+            if leaf.name not in params:
+                raise ExportError(f"no value for params leaf '{leaf.name}' of '{self.model}'.")
+            kept = storage[leaf.name]
+            values = pack(np.asarray(params[leaf.name], dtype=leaf.dtype).reshape(leaf.shape), kept, topology)
+            if kept.size:
+                out.append(f"static const {T} {p}_default_{self.member(leaf)}[{kept.size}] = "
+                           f"{_initializer(values, dtype)};   /* {leaf.name} */")
+                pointers.append(f"{p}_default_{self.member(leaf)}")
+            else:
+                pointers.append("NULL")
+            sizes.append(str(kept.size))
+            fixed.append(str(int(leaf.name in self.topology)))
+        out += ["", f"const {T} *const {p}_default_param[] = {{{', '.join(pointers + ['NULL'])}}};",
+                f"const int32_t {p}_param_size[] = {{{', '.join(sizes + ['0'])}}};",
+                f"const uint8_t {p}_param_is_topology[] = {{{', '.join(fixed + ['0'])}}};", ""]
+        leaves = self.layout.state
+        out.append(f"const {self.type_name('state')} {p}_initial_vars = {{")
+        for leaf in leaves:
+            if leaf.name not in state:
+                raise ExportError(f"no value for state leaf '{leaf.name}' of '{self.model}'.")
+            array = np.asarray(state[leaf.name], dtype=leaf.dtype).reshape(leaf.shape)
+            out.append(f"  {_initializer(array, leaf.dtype)},   /* {leaf.name} */")
+        if not leaves:
+            out.append("  0")
+        out += ["};", ""]
+        return "\n".join(out) + self.set_param_source()

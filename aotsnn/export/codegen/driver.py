@@ -39,6 +39,7 @@ from typing import Callable
 import numpy as np
 
 from aotsnn.export.codegen.capi import CApi
+from aotsnn.export.codegen.param_storage import packed_gathers
 from aotsnn.export.frontend.lower import Layout
 from aotsnn.export.kernels.plan import ALIGN, KernelCall, Plan, Ref, dtype_numpy
 
@@ -138,13 +139,19 @@ class TimeLoop:
                 out.append(_c_array(f"{TABLE_PREFIX[group]}_shape_{i}", leaf.shape))
         return out
 
-    def body(self, access: LeafAccess, workspace: str, refresh: str = "1") -> list[str]:
+    def body(self, access: LeafAccess, workspace: str, refresh: str = "1",
+             substitutes: dict[int, Callable[[Callable[[Ref], str]], list[str]]] | None = None,
+             refreshed: str = "") -> list[str]:
         """Statements of the entry point after its leaves are in hand: the T-step loop.
 
         `workspace` is a `char *` expression of WORKSPACE_BYTES of scratch; `T` must be in scope.
         The parameter-only kernels run first when the C condition `refresh` holds (their results
         stay in the workspace for later calls otherwise). A failing kernel's status is returned.
+        `substitutes` replaces parameter-only calls by the driver's own C: call index -> a function
+        of the buffer expressions (`tensor(ref)`: a DLTensor *) that returns the statements;
+        `refreshed` is a statement that ends the parameter-only block once those kernels ran.
         """
+        substitutes = substitutes or {}
         plan, layout = self.plan, self.layout
         live = {i: k for k, i in enumerate(plan.swapped)}      # swapped state leaf -> its slot in live[]
 
@@ -170,13 +177,19 @@ class TimeLoop:
             L.append(_tensor_init(f"in_step[{i}]", f"wsp + {self.input_slots[i]}", f"input_shape_{i}",
                                   len(leaf.shape), leaf.dtype))
         for n, call in enumerate(plan.calls):
+            if n in substitutes:
+                continue
             items = ", ".join(f"{{.type_index = kTVMFFIDLTensorPtr, .v_ptr = {tensor(r)}}}" for r in call.args)
             L.append(f"  TVMFFIAny call{n}[{len(call.args)}] = {{{items}}};")
         L.append("  TVMFFIAny ret; int32_t rc;")
         L.append(f"  if ({refresh}) {{")
         for n, call in enumerate(plan.calls):
-            if call.invariant:
+            if n in substitutes:
+                L += ["    " + line for line in substitutes[n](tensor)]
+            elif call.invariant:
                 L += self._call(n, call, "    ")
+        if refreshed:
+            L.append(f"    {refreshed}")
         L.append("  }")
         L.append("  for (int64_t t = 0; t < T; ++t) {")
         for i, leaf in enumerate(layout.inputs):     # read in place when aligned, else from an aligned copy
@@ -353,14 +366,44 @@ def identity_source(identity: dict) -> str:
 
 # -- 2. the plain C entry point of a C bundle ------------------------------------------------------
 
-def c_api_source(plan: Plan, api: CApi, arena: bool = False) -> tuple[str, int]:
+def _gather_source(api: CApi, n: int, weights: int, mask: int, values: Ref,
+                   topology: dict[str, np.ndarray]) -> Callable[[Callable[[Ref], str]], list[str]]:
+    """The driver's own CSR gather for a packed weight leaf (aotsnn.export.codegen.param_storage):
+    values[p] = W_packed[p] * M[r_p, c_p], the products TVM's gather kernel computes, in its order."""
+    leaves = api.layout.params
+    mask_values = np.asarray(topology[leaves[mask].name])[np.nonzero(topology[leaves[mask].name])]
+    nnz = len(mask_values)
+
+    def statements(tensor: Callable[[Ref], str]) -> list[str]:
+        T = f"{api.prefix}_param_t"
+        out = f"(({T} *)DATA({tensor(values)}))"
+        if nnz == 0:
+            return [f"/* {leaves[weights].name}: no connection, nothing to gather */"]
+        if np.all(mask_values == 1):            # x * 1 is x: a copy gives the same bits
+            return [f"memcpy({out}, s->param[{weights}], {nnz} * sizeof({T}));   /* {leaves[weights].name} */"]
+        return [f"for (long p = 0; p < {nnz}; ++p) {out}[p] = s->param[{weights}][p] * gather_mask_{n}[p];"]
+
+    return statements
+
+
+def c_api_source(plan: Plan, api: CApi, topology: dict[str, np.ndarray], arena: bool = False) -> tuple[str, int]:
     """(C source of `<model>.c`: init, run, step and last_error on the structs of `<model>.h`,
     workspace bytes it needs). The kernels are `<model>_k_<kernel>` in `<model>_kernels.c`;
     with `arena`, they take TVM's workspace from `<model>_arena_*` there (aotsnn.export.kernels.arena),
-    which every run resets first."""
+    which every run resets first. The gathers of packed weights are the driver's own
+    (`_gather_source`); the parameter-only kernels run when `s->refresh` is set."""
     layout, p = api.layout, api.prefix
     loop = TimeLoop(plan, layout, lambda k: f"{p}_k_{k}", "void*, void*, int32_t, void*")
     P, S = len(layout.params), len(layout.state)
+    gathers = packed_gathers(plan, layout, dict(api.storage))
+    substitutes = {n: _gather_source(api, n, w, m, plan.calls[n].args[-1], topology) for n, (w, m) in gathers.items()}
+    mask_tables = []
+    for n, (_, m) in gathers.items():
+        mask = np.asarray(topology[layout.params[m].name])
+        nonzero = mask[np.nonzero(mask)]
+        if len(nonzero) and not np.all(nonzero == 1):
+            mask_tables.append(f"static const {p}_param_t gather_mask_{n}[] = "
+                               f"{{{_const_literal(nonzero.astype(layout.params[m].dtype), layout.params[m].dtype)}}};")
     out = [f"/* Generated by aotsnn: the time loop of '{api.model}' around its fused TVM kernels. Do not edit. */",
            f'#include "{p}.h"', '#include "aotsnn_ffi.h"', "#include <stddef.h>", "#include <string.h>", "",
            api.layout_check(),
@@ -377,20 +420,19 @@ def c_api_source(plan: Plan, api: CApi, arena: bool = False) -> tuple[str, int]:
            "  last_error[used] = '\\0';",
            "}", "",
            *([f"void {p}_arena_reset(void);"] if arena else []),
-           *loop.declarations(("params", "state", "inputs")), "",
+           *loop.declarations(("params", "state", "inputs")), *mask_tables, "",
            f"void {p}_init({p}_state *s) {{",
            f"  s->vars = {p}_initial_vars;",
-           f"  s->params = &{p}_default_params;",
+           f"  for (int i = 0; i <= {p.upper()}_N_PARAMS; ++i) s->param[i] = {p}_default_param[i];",
+           "  s->refresh = 1;",
            "}", "",
            f"int {p}_run({p}_state *s, int64_t T, const {p}_inputs *in, {p}_outputs *out) {{",
            f"  if (T < 0) {{ static const char *msg[1] = {{\"T must be >= 0\"}}; {p}_error_from_parts(\"ValueError\", msg, 1); "
            "return -1; }",
-           f"  if ({p}_check_params(s->params) != 0) return -1;      /* the rules of aotsnn.runtime.params */",
            f"  DLTensor P[{max(P, 1)}], S[{max(S, 1)}];",
            *([f"  {p}_arena_reset();"] if arena else [])]
     for i, leaf in enumerate(layout.params):
-        out.append(_tensor_init(f"P[{i}]", f"&s->params->{api.member(leaf)}", f"param_shape_{i}", len(leaf.shape),
-                                leaf.dtype))
+        out.append(_tensor_init(f"P[{i}]", f"s->param[{i}]", f"param_shape_{i}", len(leaf.shape), leaf.dtype))
     for i, leaf in enumerate(layout.state):
         out.append(_tensor_init(f"S[{i}]", f"&s->vars.{api.member(leaf)}", f"state_shape_{i}", len(leaf.shape),
                                 leaf.dtype))
@@ -400,7 +442,7 @@ def c_api_source(plan: Plan, api: CApi, arena: bool = False) -> tuple[str, int]:
         state_data=lambda i: f"(char *)&s->vars.{api.member(layout.state[i])}",
         input_step=lambda i: f"(const char *)&in[t].{api.member(layout.inputs[i])}",
         output_step=lambda o: f"(char *)&out[t].{api.member(layout.outputs[o])}")
-    out += loop.body(access, "(char *)s->workspace")
+    out += loop.body(access, "(char *)s->workspace", "s->refresh", substitutes, refreshed="s->refresh = 0;")
     out += ["  return 0;", "}", "",
             f"int {p}_step({p}_state *s, const {p}_inputs *in, {p}_outputs *out) {{ return {p}_run(s, 1, in, out); }}"]
     return "\n".join(out) + "\n", loop.workspace_bytes

@@ -97,10 +97,16 @@ def extract_plan(mod: tvm.IRModule, layout: Layout) -> Plan:
     tuples: dict = {}
     invariant_temps: set[Ref] = set()
 
+    const_index: dict[tuple, int] = {}      # equal constants (the CSR tables of a gather and its scatter) stored once
+
     def ref_of(expr) -> Ref:
         if isinstance(expr, Constant):
-            plan.consts.append(expr.value.numpy())
-            return Ref("const", len(plan.consts) - 1)
+            value = expr.value.numpy()
+            key = (value.dtype.str, value.shape, value.tobytes())
+            if key not in const_index:
+                plan.consts.append(value)
+                const_index[key] = len(plan.consts) - 1
+            return Ref("const", const_index[key])
         if expr in refs:
             return refs[expr]
         raise ExportError(f"the fused step uses {type(expr).__name__} {expr} that is not a tensor the plan knows")
