@@ -182,3 +182,13 @@ def test_a_sparse_network_stores_only_its_connections_and_takes_new_weights(tmp_
     assert np.any(out_h["exc.spikes"]) and not np.array_equal(
         out_h["exc.spikes"], load(host.artifact.path).run(host.init_state(), inputs)[1]["exc.spikes"])
     assert max(np.max(np.abs(state_c[k] - state_h[k])) for k in state_h) < 1e-3
+
+
+def test_info_shows_what_the_bundle_takes_on_the_device(bundle, capsys):
+    assert main(["info", str(bundle)]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    build = load_any(bundle).artifact.manifest["build"]
+    lib = build["sizes"]["libei_demo.a"]
+    assert f"flash      {(lib['text'] + lib['data']) / 1024:.1f} KiB" in lines["flash"]
+    stored = sum(v["size"] for v in build["param_storage"].values())
+    assert lines["stored"].startswith(f"stored     {stored} parameter values")

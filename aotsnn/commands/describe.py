@@ -27,6 +27,25 @@ def compile_extra_error(command: str, module: str) -> str:
             f"installed: {INSTALL_COMPILE}")
 
 
+def _bundle_lines(build: dict) -> list[str]:
+    """What a C bundle takes on the device: flash of lib<model>.a and how its parameters are stored
+    (`build.sizes`, `build.param_storage`; absent in older bundles and in library artifacts)."""
+    lines = []
+    lib = next((v for k, v in build.get("sizes", {}).items() if k.endswith(".a")), None)
+    if isinstance(lib, dict):
+        lines.append(f"flash      {(lib.get('text', 0) + lib.get('data', 0)) / 1024:.1f} KiB (lib text + data), "
+                     f"static data + bss {(lib.get('data', 0) + lib.get('bss', 0)) / 1024:.1f} KiB, "
+                     f"arena {build.get('arena_bytes', 0) / 1024:.1f} KiB")
+    storage = build.get("param_storage")
+    if isinstance(storage, dict):
+        kinds = [v.get("storage") for v in storage.values() if isinstance(v, dict)]
+        values = sum(v.get("size", 0) for v in storage.values() if isinstance(v, dict))
+        lines.append(f"stored     {values} parameter values: {kinds.count('dense')} leaves dense, "
+                     f"{kinds.count('packed')} packed at their mask's non-zeros, {kinds.count('compiled')} masks "
+                     f"compiled in")
+    return lines
+
+
 def _leaf(leaf: dict, group: str, kinds: dict[str, str]) -> str:
     kind = f" {kinds[leaf['name']]}" if group == "inputs" else ""
     return f"{leaf['name']}{tuple(leaf['shape'])}{kind}"
@@ -44,6 +63,7 @@ def cmd_info(args) -> int:
         f"precision  {m['precision']}",
         f"compiled   via {m.get('compile_path')}, {build.get('kernels', '?')} kernels, "
         f"{build.get('kernel_calls_per_step', '?')} calls/step, workspace {build['workspace_bytes']} bytes",
+        *_bundle_lines(build),
         *[f"{group:<10} " + ", ".join(_leaf(leaf, group, input_kinds(m)) for leaf in m["layout"][group])
           for group in ("params", "state", "inputs", "outputs")]]))
     return EXIT_OK
