@@ -59,6 +59,7 @@ class Network:
         self.wires: list[Wire] = []
         self.recorded: list[str] = []
         self._params: dict[str, np.ndarray] = {}
+        self._per_sample: list[str] = []           # parameters with one value per sample (see per_sample)
 
     # -- building ---------------------------------------------------------------------------
     def add(self, component: Component) -> Component:
@@ -129,6 +130,48 @@ class Network:
             merged[key] = value
         self.validate_params(merged)
         self._params = merged
+
+    def per_sample(self, *names: str) -> None:
+        """Give each of the `batch` samples its own value of the parameters `names`.
+
+        A parameter of shape S becomes (batch, *S), every sample starting from the value it had;
+        sample b then steps with parameters[b] and its own state and inputs, as `batch` separate
+        networks would (the step is vmapped over the batch axis). So one artifact runs several
+        parameter sets per call: a sweep packs runs that differ only in these parameters into
+        one call. Topology (connection masks) cannot vary per sample (kernels are specialised to
+        it), and every state leaf must carry the batch axis (a learned weight matrix that the
+        samples share cannot be split between parameter sets).
+        """
+        topology = self.topology()
+        for name in names:
+            if name not in self._params:
+                raise ValueError(f"Network '{self.name}' has no parameter '{name}'.")
+            if name in topology:
+                raise ValueError(f"Network '{self.name}': parameter '{name}' is topology (a connection mask the "
+                                 "kernels are specialised to); it cannot differ between samples.")
+        shared = self._shared_state_leaves()
+        if names and shared:
+            raise ValueError(f"Network '{self.name}': per-sample parameters need every state leaf to carry the "
+                             f"batch axis, but {', '.join(shared[:3])} are shared by all samples (e.g. a learned "
+                             "weight matrix); build the network without them, or one network per parameter set.")
+        for name in names:
+            if name not in self._per_sample:
+                self._params[name] = np.repeat(np.asarray(self._params[name])[None], self.batch, axis=0)
+                self._per_sample.append(name)
+
+    @property
+    def per_sample_params(self) -> tuple[str, ...]:
+        """The parameters with one value per sample (leading batch axis), in the order they were named."""
+        return tuple(self._per_sample)
+
+    def _shared_state_leaves(self) -> list[str]:
+        """State leaves without the leading batch axis (the same array for every sample)."""
+        shared = []
+        for name, comp in self.components.items():
+            one, two = comp.init_state(1), comp.init_state(2)
+            shared += [f"{name}.{k}" for k, v in one.items()
+                       if not (np.ndim(v) >= 1 and np.shape(v)[0] == 1 and np.shape(two[k]) == (2, *np.shape(v)[1:]))]
+        return shared
 
     def param_rules(self) -> dict[str, ParamRule]:
         return {f"{name}.{k}": rule for name, comp in self.components.items()
@@ -214,6 +257,18 @@ class Network:
         return self._apply(params, state, inputs)
 
     def _apply(self, params: Tree, state: Tree, inputs: Tree) -> tuple[Tree, Tree]:
+        if not self._per_sample:
+            return self._apply_shared(params, state, inputs)
+        shared = {k: v for k, v in params.items() if k not in self._per_sample}
+
+        def one_sample(own: Tree, sample_state: Tree, sample_inputs: Tree) -> tuple[Tree, Tree]:
+            batch_of_one = lambda tree: {k: v[None] for k, v in tree.items()}
+            new, out = self._apply_shared({**shared, **own}, batch_of_one(sample_state), batch_of_one(sample_inputs))
+            return {k: v[0] for k, v in new.items()}, {k: v[0] for k, v in out.items()}
+
+        return jax.vmap(one_sample)({k: params[k] for k in self._per_sample}, state, inputs)
+
+    def _apply_shared(self, params: Tree, state: Tree, inputs: Tree) -> tuple[Tree, Tree]:
         carried = set(self.carried_ports())
         fresh: dict[str, Any] = {}
         new_state: dict[str, Any] = {}

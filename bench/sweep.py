@@ -10,6 +10,11 @@ count and timed separately; a sweep writes every run's result file as a real one
 for the 300-neuron demo network (~1 ms of simulation per 1000 steps) and the same network with
 10x the steps per run, to show where per-task overhead stops mattering. Prints a table, writes
 sweep.json and sweep_throughput.png under --out.
+
+Then the crossover of per-sample parameters (`Network.per_sample`), in this process without Dask:
+microseconds per run of B parameter sets of exc.potential_tau made one by one on the batch-1
+artifact (set_params + run each) against one call of the batch-B artifact whose tau is per sample
+(set_params of the stacked values + run), for runs of 10 to 10,000 steps (best of 5).
 """
 from __future__ import annotations
 
@@ -93,8 +98,53 @@ def main() -> None:
         start = f"{r['startup_s']:.2f} s" if "startup_s" in r else "-"
         print(f"{r['case']:<22} {r['steps']:>7} {r['runs']:>5} {r['runs_per_s']:>9.1f} "
               f"{r['runs_per_s'] / base[r['steps']]:>7.2f}x {start:>14}")
-    (out / "sweep.json").write_text(json.dumps({"cpus": os.cpu_count(), "rows": rows}, indent=1))
+    cross = crossover(root)
+    print(f"\n{'steps/run':>9} " + " ".join(f"{'B=' + str(b) + ' one by one':>16} {'per-sample B=' + str(b):>16} "
+                                         f"{'gain':>6}" for b in BATCHES) + "   (us per run)")
+    for row in cross:
+        print(f"{row['steps']:>9} " + " ".join(f"{row[f'loop_{b}']:>16.1f} {row[f'batched_{b}']:>16.1f} "
+                                             f"{row[f'loop_{b}'] / row[f'batched_{b}']:>5.2f}x" for b in BATCHES))
+    (out / "sweep.json").write_text(json.dumps({"cpus": os.cpu_count(), "rows": rows, "crossover": cross}, indent=1))
     plot(rows, out / "sweep_throughput.png")
+
+
+BATCHES = (4, 16)
+
+
+def crossover(root: Path) -> list[dict]:
+    """Microseconds per run: B parameter sets one by one (batch-1 artifact) vs one per-sample call."""
+    single = load(compile_network(build_ei_network(), root / "ei_b1.aot"), threads=1)
+    batched = {}
+    for b in BATCHES:
+        net = build_ei_network(batch=b)
+        net.per_sample("exc.potential_tau")
+        batched[b] = load(compile_network(net, root / f"ei_ps{b}.aot"), threads=1)
+    rows = []
+    for steps in (10, 100, 1000, 10000):
+        row = {"steps": steps}
+        for b, session in batched.items():
+            taus = np.linspace(4.0, 8.0, b)
+            x1 = {k: np.random.default_rng(0).normal(45, 25, (steps, 1, *s[1:])).astype(np.float32)
+                  for k, s in single.layout["inputs"]}
+            xb = {k: np.repeat(v, b, axis=1) for k, v in x1.items()}
+
+            def one_by_one() -> float:
+                start = time.perf_counter()
+                for tau in taus:
+                    single.set_params(**{"exc.potential_tau": tau})
+                    single.run(single.init_state(), x1)
+                return time.perf_counter() - start
+
+            def together() -> float:
+                start = time.perf_counter()
+                session.set_params(**{"exc.potential_tau": taus})
+                session.run(session.init_state(), xb)
+                return time.perf_counter() - start
+
+            row[f"loop_{b}"] = min(one_by_one() for _ in range(5)) / b * 1e6
+            row[f"batched_{b}"] = min(together() for _ in range(5)) / b * 1e6
+        rows.append(row)
+    return rows
 
 
 def plot(rows, path: Path) -> None:

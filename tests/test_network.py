@@ -96,3 +96,50 @@ def test_project_wires_a_conductance_synapse_between_somas():
     net.connect("da", "a.i")
     net.project("a", "syn", "b")
     assert {(w.source, w.target) for w in net.wires} >= {("a.spikes", "syn.s"), ("b.v", "syn.v"), ("syn.i", "b.i")}
+
+
+# -- per-sample parameters ---------------------------------------------------------------------
+
+def test_per_sample_parameters_step_each_sample_as_its_own_network():
+    """Sample b of a batch-3 network whose tau and g_syn_bar are per sample equals a batch-1
+    network with parameters[b] (JAX float64, every state leaf and output, bit for bit)."""
+    import jax
+
+    from aotsnn.demo import build_ei_network, demo_inputs
+
+    taus, gs = np.array([6.0, 9.0, 14.0]), np.array([0.0, 0.03, 0.06])
+    net = build_ei_network(n_exc=40, n_inh=10, batch=3, p_conn=0.2)
+    net.per_sample("exc.potential_tau", "ee.g_syn_bar")
+    assert net.per_sample_params == ("exc.potential_tau", "ee.g_syn_bar") and net.params["ee.g_syn_bar"].shape == (3,)
+    net.set_params(**{"exc.potential_tau": taus, "ee.g_syn_bar": gs})
+    inputs = demo_inputs(net, 150, mean=90.0)
+    with jax.enable_x64(True):
+        final, out = net.run(net.init_state(), inputs)
+        spikes = []
+        for b in range(3):
+            one = build_ei_network(n_exc=40, n_inh=10, batch=1, p_conn=0.2)
+            one.set_params(**{"exc.potential_tau": taus[b], "ee.g_syn_bar": gs[b]})
+            final_1, out_1 = one.run(one.init_state(), {k: v[:, b:b + 1] for k, v in inputs.items()})
+            for name in final_1:
+                np.testing.assert_array_equal(np.asarray(final[name])[b], np.asarray(final_1[name])[0], err_msg=name)
+            np.testing.assert_array_equal(np.asarray(out["exc.spikes"])[:, b], np.asarray(out_1["exc.spikes"])[:, 0])
+            spikes.append(float(np.asarray(out_1["exc.spikes"]).sum()))
+    assert len(set(spikes)) == 3, spikes        # the parameter sets really differ
+
+
+def test_per_sample_parameters_refuse_topology_unknown_names_and_shared_state():
+    from aotsnn.components.plasticity.hebbian import HebbianSynapse
+    from aotsnn.demo import build_ei_network
+
+    net = build_ei_network(n_exc=40, n_inh=10, batch=2)
+    with pytest.raises(ValueError, match="'ee.mask' is topology"):
+        net.per_sample("ee.mask")
+    with pytest.raises(ValueError, match="has no parameter 'exc.bogus'"):
+        net.per_sample("exc.bogus")
+    net.per_sample("exc.threshold")
+    with pytest.raises(ValueError, match=r"'exc.threshold' must have shape \(2,\)"):
+        net.set_params(**{"exc.threshold": -40.0})
+    learner = Network("learn", dt=0.1, batch=2)
+    learner.add(HebbianSynapse("syn", (10, 5), eta=0.01))
+    with pytest.raises(ValueError, match="syn.weights.*shared by all samples"):
+        learner.per_sample("syn.eta")

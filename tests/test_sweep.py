@@ -190,3 +190,26 @@ def test_a_batched_artifact_runs_seeds_side_by_side_with_the_same_results(demo, 
     plan = make_plan(steps=STEPS, grid={"exc.potential_tau": [4.0, 6.0]}, seeds=4, monitors={"exc.spikes": "sum"})
     table = run_sweep(batched, plan, tmp_path / "out", client=in_process_client, progress=False)
     assert_table_matches(table, plan, one_by_one(path, net, plan))
+
+
+def test_per_sample_parameters_pack_a_grid_into_one_call(demo, tmp_path, in_process_client):
+    """With exc.potential_tau and ee.g_syn_bar per sample (Network.per_sample) and batch 4, the 8
+    parameter sets of GRID run as 2 calls of 4 (one seed); each sample equals its run made alone on
+    the batch-1 artifact, bit for bit."""
+    from aotsnn.sweep.engine import packs
+    from aotsnn.sweep.worker import pack_params
+
+    net, path = demo
+    per_sample = build_ei_network(batch=4)
+    per_sample.per_sample("exc.potential_tau", "ee.g_syn_bar")
+    batched = compile_network(per_sample, tmp_path / "ei4ps.aot")
+    plan = make_plan(steps=STEPS, grid=GRID, seeds=1, monitors={"exc.spikes": "sum"})
+    session = load(batched)
+    assert session.artifact.manifest["per_sample_params"] == ["exc.potential_tau", "ee.g_syn_bar"]
+    assert [len(p) for p in packs(list(plan.runs), 4, ("exc.potential_tau", "ee.g_syn_bar"))] == [4, 4]
+    stacked = pack_params(session, session.params, [{"params": r.params} for r in plan.runs[:3]])
+    assert stacked["exc.potential_tau"].tolist() == [4.0, 4.0, 5.0, 4.0]       # 3 runs, the spare repeats the first
+    table = run_sweep(batched, plan, tmp_path / "out", client=in_process_client, progress=False)
+    assert_table_matches(table, plan, one_by_one(path, net, plan))
+    with pytest.raises(ValueError, match="per sample: a run gives one sample's value"):
+        pack_params(session, session.params, [{"params": {"exc.potential_tau": [1.0, 2.0]}}])

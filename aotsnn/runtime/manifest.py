@@ -127,6 +127,9 @@ def check_manifest(manifest: Mapping, where: str) -> None:
         f"one of {INPUT_KINDS} for an input leaf", kind))
     _require(where, "cache_key", isinstance(manifest.get("cache_key", ""), str), "a string",
              manifest.get("cache_key"))
+    per_sample, params = manifest.get("per_sample_params", []), [leaf["name"] for leaf in manifest["layout"]["params"]]
+    _require(where, "per_sample_params", isinstance(per_sample, list) and all(name in params for name in per_sample),
+             "a list of parameter leaf names", per_sample)
 
 
 def input_kinds(manifest: Mapping) -> dict[str, str]:

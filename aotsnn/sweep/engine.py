@@ -5,8 +5,8 @@
     results = run_sweep("net.aot", plan, "out/", client=existing_client)  # e.g. dask-jobqueue
 
 The artifact is scattered once (its bytes, keyed by its content hash) to every worker, which
-loads it once per process (aotsnn.sweep.worker). Runs that share parameters are packed up to the
-artifact's batch size into one call, and short calls are grouped into tasks (about four per
+loads it once per process (aotsnn.sweep.worker). Runs that share parameters (all but the
+artifact's per-sample ones) are packed up to the artifact's batch size into one call, and short calls are grouped into tasks (about four per
 worker). Results are written as tasks finish, so an interrupted sweep
 resumes with the runs it lacks; a task lost with a worker is rescheduled by Dask on another one.
 """
@@ -22,7 +22,7 @@ import numpy as np
 from aotsnn.runtime import load
 from aotsnn.sweep.plan import Run, SweepPlan
 from aotsnn.sweep.store import ResultStore
-from aotsnn.sweep.worker import artifact_blob, artifact_digest, batch_of, run_packs
+from aotsnn.sweep.worker import artifact_blob, artifact_digest, batch_of, per_sample_of, run_packs
 
 
 def tasks(packs_: list[list[Run]], workers: int) -> list[list[list[Run]]]:
@@ -32,11 +32,12 @@ def tasks(packs_: list[list[Run]], workers: int) -> list[list[list[Run]]]:
     return [packs_[i:i + per_task] for i in range(0, len(packs_), per_task)]
 
 
-def packs(runs: list[Run], batch: int) -> list[list[Run]]:
-    """Runs grouped by parameter set (in plan order), each group cut into packs of `batch`."""
+def packs(runs: list[Run], batch: int, per_sample: tuple[str, ...] = ()) -> list[list[Run]]:
+    """Runs grouped by the parameters they share (in plan order), each group cut into packs of
+    `batch`: runs that differ only in seeds or in the artifact's per-sample parameters share a call."""
     groups: dict[str, list[Run]] = {}
     for run in runs:
-        groups.setdefault(repr(sorted(run.params.items())), []).append(run)
+        groups.setdefault(repr(sorted((k, v) for k, v in run.params.items() if k not in per_sample)), []).append(run)
     return [group[i:i + batch] for group in groups.values() for i in range(0, len(group), batch)]
 
 
@@ -59,7 +60,7 @@ def run_sweep(artifact: str | Path, plan: SweepPlan, out: str | Path, *, client:
     digest = artifact_digest(artifact)
     store = ResultStore(out, plan, digest)
     done = store.finished()
-    todo = packs([r for r in plan.runs if r.run_id not in done], batch_of(session))
+    todo = packs([r for r in plan.runs if r.run_id not in done], batch_of(session), per_sample_of(session))
     if todo:
         with ExitStack() as stack:
             if client is None:

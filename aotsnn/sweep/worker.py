@@ -5,7 +5,8 @@ with its content hash, the manifest's self-seal. It is unpacked once per machine
 per worker thread (`load` checks every file hash and the seal against the expected one); the
 thread keeps the Session and runs
 every task it gets on it: a task is a pack of runs that share parameters; with a batch-B artifact
-up to B of them (different seeds) run side by side in one call, one sample each.
+up to B of them (different seeds, and different values of the artifact's per-sample parameters,
+`Network.per_sample`) run side by side in one call, one sample each.
 """
 from __future__ import annotations
 
@@ -112,7 +113,7 @@ def run_pack(digest: str, blob: bytes, runs: list[dict[str, Any]], steps: int, r
     values (monitor leaf -> float64 array)."""
     session, defaults = session_for(digest, blob, threads)
     try:
-        apply_params(digest, session, defaults, runs[0]["params"])
+        apply_params(digest, session, defaults, pack_params(session, defaults, runs))
     except (ValueError, TypeError) as exc:
         return [failed(run, "failed", str(exc)) for run in runs]
     layout = [(name, shape[1:]) for name, shape in session.layout["inputs"]]
@@ -135,6 +136,29 @@ def run_pack(digest: str, blob: bytes, runs: list[dict[str, Any]], steps: int, r
         records.append({"run_id": run["run_id"], "status": "ok", "message": "",
                         "values": {leaf: reduce_output(v, monitors[leaf]) for leaf, v in values.items()}})
     return records
+
+
+def pack_params(session: Session, defaults: dict[str, np.ndarray], runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The overrides of one call: the runs' shared ones (those of the first run), and for each
+    per-sample parameter a run sets, its values stacked along the batch axis (a run's value, or the
+    default of its sample; unused samples repeat the first run)."""
+    per_sample = per_sample_of(session)
+    overrides = {k: v for k, v in runs[0]["params"].items() if k not in per_sample}
+    batch = batch_of(session)
+    for name in sorted({k for run in runs for k in run["params"] if k in per_sample}):
+        samples = [run["params"].get(name, defaults[name][b]) for b, run in enumerate(runs)]
+        samples += [samples[0]] * (batch - len(runs))
+        shapes = {np.shape(value) for value in samples}
+        if shapes != {defaults[name].shape[1:]}:
+            raise ValueError(f"parameter '{name}' is per sample: a run gives one sample's value, of shape "
+                             f"{defaults[name].shape[1:]}, got {sorted(shapes)}.")
+        overrides[name] = np.stack([np.asarray(value, np.float64) for value in samples])
+    return overrides
+
+
+def per_sample_of(session: Session) -> tuple[str, ...]:
+    """The artifact's per-sample parameters (one value per sample along the batch axis)."""
+    return tuple(session.artifact.manifest.get("per_sample_params", []))
 
 
 def batch_of(session: Session) -> int:

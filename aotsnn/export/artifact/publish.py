@@ -79,6 +79,7 @@ def publish(staging: Path, out: Path, *, lowered: LoweredStep, target: dict,
                    for group in ("params", "state", "inputs", "outputs")},
         "input_kinds": lowered.input_kinds,   # for `aotsnn run`
         "param_rules": lowered.param_rules,
+        "per_sample_params": list(lowered.per_sample),      # one value per sample: (batch, *shape)
         "topology": topology,
         "build": facts,
         "files": {name: sha256_of(staging / name) for name in files},

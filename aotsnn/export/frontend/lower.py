@@ -74,6 +74,7 @@ class LoweredStep:
     param_rules: dict[str, dict]             # parameter name -> ParamRule.to_json()
     input_kinds: dict[str, str]              # input name -> "spikes" | "current" ... (for `aotsnn run`)
     labels: dict[str, str]                   # component name -> "'name' (Class)" for error messages
+    per_sample: tuple[str, ...] = ()         # parameters with one value per sample (leading batch axis)
 
 
 def check_precision(precision: str) -> str:
@@ -130,7 +131,7 @@ def lower(net: Network, precision: str = "float32") -> LoweredStep:
         params={k: np.asarray(v) for k, v in net.params.items()}, init_state=net.init_state(),
         topology=net.topology(), param_rules={k: rule.to_json() for k, rule in net.param_rules().items()},
         input_kinds={leaf.name: net.input_kind(leaf.name) for leaf in layout.inputs},
-        labels={name: comp.label for name, comp in net.components.items()})
+        labels={name: comp.label for name, comp in net.components.items()}, per_sample=net.per_sample_params)
 
 
 def stablehlo_text_from_serialized(serialized: bytes) -> str:
