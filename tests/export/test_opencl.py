@@ -73,6 +73,27 @@ def test_float_constants_that_tvm_rounds_are_spelled_exactly():
     assert exact_float_constants("x * 3.333333e-01f", {0.3333333}) == "x * 3.333333e-01f"   # exact as printed
 
 
+def test_float64_constants_that_would_change_are_refused():
+    from tvm.script import tirx as T
+
+    from aotsnn.export.errors import ExportError
+
+    @T.prim_func
+    def scale(a: T.Buffer((4,), "float64"), b: T.Buffer((4,), "float64")):
+        for i in range(4):
+            b[i] = a[i] * T.float64(1.0 / 3.0) + T.float64(0.5)
+
+    @T.prim_func
+    def half(a: T.Buffer((4,), "float64"), b: T.Buffer((4,), "float64")):
+        for i in range(4):
+            b[i] = a[i] * T.float64(0.5)
+
+    opencl_driver.check_float64_constants(tvm.IRModule({"half": half}))
+    with pytest.raises(ExportError, match=r"float64 constants with 7 significant digits.*changes 1 of this "
+                                          r"network's, e.g. 0\.333.*precision='float32'"):
+        opencl_driver.check_float64_constants(tvm.IRModule({"scale": scale}))
+
+
 def test_kernel_names_are_short_and_unique():
     table = {"a": [{"symbol": "x" * 600 + "_kernel"}], "b": [{"symbol": "cast_kernel"}, {"symbol": "cast1_kernel"}]}
     names = short_names(table)

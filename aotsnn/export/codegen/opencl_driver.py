@@ -59,13 +59,24 @@ CL_FUNCTIONS = ("clGetPlatformIDs", "clGetDeviceIDs", "clGetDeviceInfo", "clCrea
 _PRINTED_FLOAT = re.compile(r"(?<![\w.])(\d\.\d{6}e[+-]\d+)f")
 
 
-def float32_constants(scheduled: tvm.IRModule) -> set[float]:
-    """Every float32 constant of the scheduled kernels (as TIR holds it: a double)."""
+def float_constants(scheduled: tvm.IRModule, dtype: str = "float32") -> set[float]:
+    """Every `dtype` constant of the scheduled kernels (as TIR holds it: a double)."""
     found: set[float] = set()
     for func in scheduled.functions.values():
         tvm_ffi.structural_walk(func.body, [(tvm.tirx.FloatImm, lambda c: found.add(float(c.value))
-                                             if str(c.ty) == "float32" else None)], order="pre")
+                                             if str(c.ty) == dtype else None)], order="pre")
     return found
+
+
+def check_float64_constants(scheduled: tvm.IRModule) -> None:
+    """ExportError when a float64 constant would not survive TVM's 7-digit OpenCL printing (only
+    float32 literals are rewritten exactly): a float64 artifact would silently compute with other
+    constants than the other targets."""
+    inexact = sorted(v for v in float_constants(scheduled, "float64") if np.isfinite(v) and float(f"{v:e}") != v)
+    if inexact:
+        raise ExportError(f"the opencl target writes float64 constants with 7 significant digits (TVM's OpenCL "
+                          f"printer), which changes {len(inexact)} of this network's, e.g. {inexact[0]!r}; "
+                          "compile with precision='float32' for opencl, or use the host or c target for float64")
 
 
 def exact_float_constants(source: str, constants: set[float]) -> str:
@@ -110,7 +121,8 @@ def kernel_source(kernels: GpuKernels) -> str:
     """The OpenCL C program of `kernels`: float32 constants exact, no FMA contraction (OpenCL C
     contracts by default), boolean buffers as `uchar` (one byte, as the host lays them out),
     kernels under their `short_names` (TVM's names in a comment above each)."""
-    body = exact_float_constants(kernels.source, float32_constants(kernels.scheduled))
+    check_float64_constants(kernels.scheduled)
+    body = exact_float_constants(kernels.source, float_constants(kernels.scheduled))
     body = _BOOL_PARAM.sub("__global uchar* restrict", body)
     names = short_names(kernels.table)
     if names:
