@@ -18,7 +18,8 @@ coverage test below fails when a class is added to the library and to none of th
                 deconvolutions back to 28 x 28
 
 Each network is compiled once per target (host; the C bundles c, aarch64-linux, riscv64-linux,
-cortex-m; cuda is built where nvcc is, and runs only where a GPU is) and checked over STEPS steps:
+cortex-m; opencl where an OpenCL device is, PoCL in CI; cuda is built where nvcc is, and runs
+only where a GPU is) and checked over STEPS steps:
 
 1. one step from the artifact's own state against JAX in float64 (aotsnn.verify.compare with
    the target's tolerances, rtol 1e-5 / atol 1e-4), and every leaf's largest absolute error

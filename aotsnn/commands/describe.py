@@ -79,7 +79,23 @@ def cmd_targets(args) -> int:
             builds, why_not_built = False, f"needs the [compile] extra ({missing} is not installed: {INSTALL_COMPILE})"
         runs, why_not_run = target.runs_here()
         print(f"{target.name:<16} {target.description}{target_note(builds, why_not_built, runs, why_not_run)}")
+        if target.device == "opencl":
+            print(opencl_listing())
     return EXIT_OK
+
+
+def opencl_listing() -> str:
+    """The OpenCL devices present, one line each as AOTSNN_OPENCL_DEVICE names them ("P:D"), the
+    one an opencl artifact would run on marked; or why there are none."""
+    from aotsnn.runtime.opencl import ENV, choose_device, opencl_devices
+
+    devices, why = opencl_devices()
+    if not devices:
+        return f"{'':<17}OpenCL: {why}"
+    chosen, why_not = choose_device()
+    lines = [f"{'':<17}{'* ' if device == chosen else '  '}{device}" for device in devices]
+    note = f"(* runs opencl artifacts; {ENV}=P:D picks another)" if chosen else f"({why_not})"
+    return "\n".join([f"{'':<17}OpenCL devices {note}:", *lines])
 
 
 def target_note(builds: bool, why_not_built: str, runs: bool, why_not_run: str) -> str:

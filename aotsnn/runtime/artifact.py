@@ -10,6 +10,7 @@ from pathlib import Path
 
 from aotsnn.runtime.cpu import missing_flags
 from aotsnn.runtime.cuda import cuda_devices
+from aotsnn.runtime.opencl import choose_device
 from aotsnn.runtime.format import (FORMAT_VERSION, HASHED_FILES, MANIFEST, SEAL, ArtifactError, manifest_digest,
                                    sha256_of)
 from aotsnn.runtime.manifest import check_manifest
@@ -37,7 +38,7 @@ def open_artifact(path: str | Path, *, check_hashes: bool = True) -> Artifact:
     Checks, in order: the manifest parses, has the required keys, the format version and the
     target machine match, its seal matches (a changed value), its fields have the types the
     runtime needs, this CPU has the vector extensions the kernels use (and a GPU is there for
-    a cuda artifact), and every file matches its SHA-256. `check_hashes=False` skips the seal
+    a cuda artifact, an OpenCL device for an opencl one), and every file matches its SHA-256. `check_hashes=False` skips the seal
     and the file hashes (trusting the files), never the rest.
     """
     path = Path(path)
@@ -69,6 +70,11 @@ def open_artifact(path: str | Path, *, check_hashes: bool = True) -> Artifact:
         if not found:
             raise ArtifactError(f"{path} runs on an NVIDIA GPU ('{target.get('name')}' target) and this machine "
                                 f"has none it can use: {why}.")
+    if target.get("device") == "opencl":
+        device, why = choose_device()
+        if device is None:
+            raise ArtifactError(f"{path} runs on an OpenCL device ('{target.get('name')}' target) and this process "
+                                f"can use none: {why}.")
     lacking = missing_flags(target.get("cpu_flags", []))
     if lacking:
         raise ArtifactError(f"{path} was compiled for CPU '{target.get('mcpu')}' and uses {', '.join(lacking)}, "

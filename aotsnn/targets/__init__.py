@@ -46,8 +46,9 @@ class Target:
 
     `native_cpu`: compile for the CPU of the machine that builds (LLVM `mcpu`, its vector
     extensions); the artifact records the extensions and refuses to load on a CPU without them.
-    `device`: where the kernels run, "cpu" or "cuda" (an NVIDIA GPU: builds anywhere `requires`
-    is met, runs only where aotsnn.runtime.cuda finds a GPU).
+    `device`: where the kernels run, "cpu", "cuda" (an NVIDIA GPU: builds anywhere `requires`
+    is met, runs only where aotsnn.runtime.cuda finds a GPU) or "opencl" (any OpenCL device:
+    runs only where aotsnn.runtime.opencl finds one).
     """
 
     name: str
@@ -100,6 +101,11 @@ class Target:
             found, why = cuda_devices()
             if not found:
                 return False, f"target '{self.name}' runs on an NVIDIA GPU: {why}"
+        if self.device == "opencl":
+            from aotsnn.runtime.opencl import choose_device
+            found, why = choose_device()
+            if found is None:
+                return False, f"target '{self.name}' runs on an OpenCL device: {why}"
         return True, ""
 
     def builds_here(self) -> tuple[bool, str]:

@@ -26,6 +26,7 @@ import aotsnn
 from aotsnn.export.codegen.driver import driver_source, identity_source
 from aotsnn.export.errors import ExportError
 from aotsnn.export.codegen.cuda_driver import build_cuda_library
+from aotsnn.export.codegen.opencl_driver import build_opencl_library
 from aotsnn.export.kernels.fusion import build_kernels, plan_kernels
 from aotsnn.export.frontend.lower import Layout, LoweredStep
 from aotsnn.export.kernels.native_cpu import specialise
@@ -98,6 +99,12 @@ def build_library(stablehlo_text: str, layout: Layout, target: Target, tvm_targe
             library, workspace = build_cuda_library(plan, funcs, layout, tvm_target, target.extra["arches"],
                                                     target.cc, workdir, extra_sources=[workdir / IDENTITY_FILE])
         driver_file = "driver.cu"
+    elif target.device == "opencl":
+        with stage(progress, "build OpenCL kernels and driver (TVM, cc)", timings):
+            plan, funcs = plan_kernels(relax_mod, layout)
+            library, workspace = build_opencl_library(plan, funcs, layout, tvm_target, target.cc, target.cflags,
+                                                      workdir, extra_sources=[workdir / IDENTITY_FILE])
+        driver_file = "driver.c"
     else:
         with stage(progress, "fuse and build kernels (TVM)", timings):
             kernels = build_kernels(relax_mod, layout, tvm.target.Target(tvm_target))

@@ -25,11 +25,10 @@ from pathlib import Path
 
 import tvm
 import tvm_ffi
-from tvm.s_tir import dlight
-from tvm.tirx.build import split_host_device_mods
 
-from aotsnn.export.kernels.gpu_schedules import ElementwiseGPU, gpu_version
-from aotsnn.export.codegen.driver import (GROUPS, TABLE_PREFIX, TimeLoop, _c_array, _nbytes, checked_leaves_source,
+from aotsnn.export.kernels.gpu_launch import gpu_kernels
+from aotsnn.export.codegen.device_loop import DeviceLoop, Output, Stage
+from aotsnn.export.codegen.driver import (GROUPS, TABLE_PREFIX, _c_array, _nbytes, checked_leaves_source,
                                   entry_arguments)
 from aotsnn.export.errors import ExportError
 from aotsnn.export.frontend.lower import Layout
@@ -40,71 +39,13 @@ NVCC_FLAGS = ("-O3", "-std=c++17", "-shared", "-Xcompiler", "-fPIC,-fvisibility=
               "-diag-suppress", "1046")
 
 
-def schedule_cuda(funcs: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModule:
-    """Every kernel of `funcs` with a CUDA schedule (ExportError naming those left without)."""
-    replaced = {}
-    for gv, func in funcs.functions.items():
-        gpu = gpu_version(gv.name_hint, func)
-        replaced[gv.name_hint] = func if gpu is None else gpu.with_attr("global_symbol", gv.name_hint)
-    with target:
-        scheduled = dlight.ApplyDefaultSchedule(ElementwiseGPU(), dlight.gpu.GEMV(), dlight.gpu.Reduction(),
-                                                dlight.gpu.GeneralReduction(), dlight.gpu.Fallback())(
-            tvm.IRModule(replaced))
-    missing = [gv.name_hint for gv, f in scheduled.functions.items() if not f.attrs.get("tirx.is_scheduled")]
-    if missing:
-        raise ExportError(f"no CUDA schedule for the kernels {', '.join(missing)}")
-    return scheduled
-
-
-def _buffer_name(arg) -> str:
-    if isinstance(arg, tvm.ir.Call) and arg.op.name == "tirx.buffer_data":
-        return arg.args[0].name
-    return arg.name
-
-
-def launch_table(scheduled: tvm.IRModule, target: tvm.target.Target) -> dict[str, list[dict]]:
-    """kernel name -> the device launches of one call, in order: symbol, which parameter of the
-    PrimFunc each pointer argument is, grid and block dimensions.
-
-    Read from the host half of TVM's own lowering (the steps `tvm.compile` runs): each host
-    function calls `tirx.call_ffi_kernel(symbol, pointers..., extents...)`.
-    """
-    pipeline, _, _ = tvm.tirx.get_tir_pipeline("s_tir")
-    host, devices = split_host_device_mods(pipeline(tvm.tirx.transform.BindTarget(target)(scheduled)))
-    (device,) = devices.values()
-    table = {}
-    for gv, host_func in host.functions.items():
-        if gv.name_hint not in {g.name_hint for g in scheduled.functions}:
-            continue
-        if "AllocWorkspace" in host_func.script():
-            raise ExportError(f"{gv.name_hint} needs device scratch memory; the CUDA driver does not provide it")
-        params = {p.name: i for i, p in enumerate(scheduled[gv.name_hint].params)}
-        calls = []
-        tvm_ffi.structural_walk(host_func.body, [(tvm.ir.Call, lambda c: calls.append(c) if getattr(
-            c.op, "name", "") == "tirx.call_ffi_kernel" else None)], order="pre")
-        launches = []
-        for call in calls:
-            symbol, tags = call.args[0].value, list(call.attrs.launch_params)
-            if any(not t.startswith(("blockIdx", "threadIdx")) for t in tags):
-                raise ExportError(f"{symbol}: unsupported launch parameters {tags}")
-            pointers, extents = call.args[1:len(call.args) - len(tags)], call.args[len(call.args) - len(tags):]
-            names = [_buffer_name(p) for p in pointers]
-            if [p.name for p in device[symbol].params] != [f"{n}_ptr" for n in names]:
-                raise ExportError(f"{symbol}: the device kernel's parameters do not match its launch")
-            dims = {t: int(e.value) for t, e in zip(tags, extents)}
-            launches.append({"symbol": symbol, "args": [params[n] for n in names],
-                             "grid": [dims.get(f"blockIdx.{a}", 1) for a in "xyz"],
-                             "block": [dims.get(f"threadIdx.{a}", 1) for a in "xyz"]})
-        table[gv.name_hint] = launches
-    return table
-
-
 class CudaDriver:
     """The CUDA C++ host driver of a plan: device buffers, launches, the T-step loop, the FFI entry."""
 
     def __init__(self, plan: Plan, layout: Layout, table: dict[str, list[dict]]) -> None:
         self.plan, self.layout, self.table = plan, layout, table
-        self.loop = TimeLoop(plan, layout, lambda k: k, "")     # the workspace layout and staged state
+        self.walk = DeviceLoop(plan, layout)       # the calls and copies of a step, shared with opencl
+        self.loop = self.walk.loop                 # the workspace layout and staged state
 
     def _bytes(self, group: str, i: int) -> int:
         leaf = getattr(self.layout, group)[i]
@@ -116,6 +57,13 @@ class CudaDriver:
         if ref.kind == "temp":
             return f"(d_ws + {self.plan.temps[ref.index].offset})"
         return {"param": "d_param", "state": "d_state", "const": "d_const"}[ref.kind] + f"[{ref.index}]"
+
+    def _place(self, place: Ref | Output | Stage) -> str:
+        if isinstance(place, Output):
+            return f"d_out[{place.index}] + t * {self._bytes('outputs', place.index)}LL"
+        if isinstance(place, Stage):
+            return f"d_ws + {self.loop.stage_slots[place.index]}"
+        return self._pointer(place)
 
     def _launches(self, call: KernelCall, indent: str) -> list[str]:
         out = []
@@ -181,9 +129,8 @@ class CudaDriver:
         for i, leaf in enumerate(layout.params):
             src.append(f"    CK(cudaMemcpy(d_param[{i}], DATA(P[{i}]), {self._bytes('params', i)}, cudaMemcpyHostToDevice), "
                        f"\"upload {leaf.name}\");")
-        for call in plan.calls:
-            if call.invariant:
-                src += self._launches(call, "    ")
+        for call in self.walk.refresh():
+            src += self._launches(call, "    ")
         src.append("  }")
         for i, leaf in enumerate(layout.state):
             src.append(f"  CK(cudaMemcpy(d_state[{i}], DATA(S[{i}]), {self._bytes('state', i)}, cudaMemcpyHostToDevice), "
@@ -196,23 +143,12 @@ class CudaDriver:
                     src.append(f"  CK(cudaMemcpy(d_in[{i}], DATA(IN[{i}]), T * {self._bytes(group, i)}LL, "
                                f"cudaMemcpyHostToDevice), \"upload {leaf.name}\");")
         src.append("  for (int64_t t = 0; t < T; ++t) {")
-        for call in plan.calls:
-            if not call.invariant:
-                src += self._launches(call, "    ")
-        for o, leaf in enumerate(layout.outputs):
-            nb = self._bytes("outputs", o)
-            src.append(f"    CK(cudaMemcpyAsync(d_out[{o}] + t * {nb}LL, {self._pointer(plan.results[S + o])}, {nb}, "
-                       f"{D2D}, 0), \"output {leaf.name}\");")
-        for i, ref in loop.staged.items():
-            src.append(f"    CK(cudaMemcpyAsync(d_ws + {loop.stage_slots[i]}, d_state[{ref.index}], "
-                       f"{self._bytes('state', i)}, {D2D}, 0), \"stage {layout.state[i].name}\");")
-        for i, leaf in enumerate(layout.state):
-            ref = plan.results[i]
-            if ref.kind == "state" and ref.index == i:
-                continue
-            origin = f"d_ws + {loop.stage_slots[i]}" if i in loop.staged else self._pointer(ref)
-            src.append(f"    CK(cudaMemcpyAsync(d_state[{i}], {origin}, {self._bytes('state', i)}, {D2D}, 0), "
-                       f"\"new {leaf.name}\");")
+        for action in self.walk.step():
+            if isinstance(action, KernelCall):
+                src += self._launches(action, "    ")
+            else:
+                src.append(f"    CK(cudaMemcpyAsync({self._place(action.dst)}, {self._place(action.src)}, "
+                           f"{action.nbytes}, {D2D}, 0), \"{action.what}\");")
         src.append("  }")
         for i, leaf in enumerate(layout.state):
             src.append(f"  CK(cudaMemcpy(DATA(S[{i}]), d_state[{i}], {self._bytes('state', i)}, cudaMemcpyDeviceToHost), "
@@ -239,13 +175,9 @@ def build_cuda_library(plan: Plan, funcs: tvm.IRModule, layout: Layout, tvm_targ
     """Schedule, generate and nvcc-compile `workdir/model.so` (its source kept as driver.cu, plus
     `extra_sources`); returns (library, workspace bytes of the host-side argument)."""
     target = tvm.target.Target({**tvm_target, "arch": arches[0]}, host="llvm")
-    scheduled = schedule_cuda(funcs, target)
-    try:
-        kernels_cuda = tvm.compile(scheduled, target=target).mod.imports[0].inspect_source("cuda")
-    except Exception as exc:
-        raise ExportError(f"TVM could not generate CUDA for the kernels: {exc}") from exc
-    driver = CudaDriver(plan, layout, launch_table(scheduled, target))
-    (workdir / "driver.cu").write_text(driver.source(kernels_cuda))
+    kernels = gpu_kernels(funcs, target)
+    driver = CudaDriver(plan, layout, kernels.table)
+    (workdir / "driver.cu").write_text(driver.source(kernels.source))
     library = workdir / "model.so"
     gencode = [flag for arch in arches for flag in ("-gencode", f"arch=compute_{arch[3:]},code={arch}")]
     command = [nvcc, *NVCC_FLAGS, *gencode, f"-I{tvm_ffi.libinfo.find_include_path()}",
