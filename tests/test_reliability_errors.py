@@ -187,6 +187,8 @@ TRIGGERS: dict[str, Callable[[Context], object]] = {
                                                    reseal=True)),
     "target-gpu": lambda ctx: _without_gpu(lambda: load(ctx.edited_copy(
         lambda m: m["target"].update(name="cuda", device="cuda"), reseal=True))),
+    "target-opencl": lambda ctx: _without_opencl(lambda: load(ctx.edited_copy(
+        lambda m: m["target"].update(name="opencl", device="opencl"), reseal=True))),
     "manifest-edited": lambda ctx: load(ctx.edited_copy(lambda m: _set_in(m, "dt", 0.2), reseal=False)),
     "manifest-field": lambda ctx: load(ctx.edited_copy(lambda m: _set_in(m, "dt", -0.1), reseal=True)),
     "manifest-leaf": lambda ctx: load(ctx.edited_copy(lambda m: m["layout"]["state"][0].update(shape=[1, -40]),
@@ -268,6 +270,13 @@ def _bundle_session():
 def _without_gpu(call):
     """`call()` as on a machine without the NVIDIA driver (the same message with or without a GPU)."""
     with mock.patch("aotsnn.runtime.artifact.cuda_devices", lambda: (0, "no NVIDIA driver (libcuda.so.1 not found)")):
+        return call()
+
+
+def _without_opencl(call):
+    """`call()` as in a process whose AOTSNN_OPENCL_DEVICE names no device (with or without an ICD)."""
+    why = "AOTSNN_OPENCL_DEVICE=9:9 names no device; present: 0:0 CPU (Portable Computing Language)"
+    with mock.patch("aotsnn.runtime.artifact.choose_device", lambda: (None, why)):
         return call()
 
 

@@ -109,9 +109,20 @@ def verify_targets(net: Network, targets: Sequence[str], inputs: dict[str, np.nd
             report = compare(session, net, inputs)
             _advance(progress, task)
             matrix.results.append(TargetResult(
-                name, True, report=report, runs_on=target.runner[0] if target.runner else "this CPU",
+                name, True, report=report, runs_on=runs_on(target),
                 **artifact_facts(path, target, session.artifact.manifest)))
     return matrix
+
+
+def runs_on(target) -> str:
+    """Where a target's artifact ran here: its emulator, the OpenCL device, or this CPU."""
+    if target.runner:
+        return target.runner[0]
+    if target.device == "opencl":
+        from aotsnn.runtime.opencl import choose_device
+        device, _ = choose_device()
+        return f"OpenCL {device.kind} {device.platform}:{device.index}" if device is not None else "no OpenCL device"
+    return "this CPU"
 
 
 def _advance(progress, task) -> None:
