@@ -228,11 +228,14 @@ class Network:
         return "spikes" if targets and all(carries_spikes(t) for t in targets) else "current"
 
     def init_state(self) -> dict[str, np.ndarray]:
-        """The state at t = 0 (float64 numpy), keyed "<component>.<leaf>" and "<comp>.prev_<port>"."""
+        """The state at t = 0, keyed "<component>.<leaf>" and "<comp>.prev_<port>": float64 numpy,
+        except integer leaves (a random generator's uint32 key, counters), which keep their dtype
+        (one of INTEGER_STATE_DTYPES) here, in the artifact and in saved states."""
         self.check_complete()
         state: dict[str, np.ndarray] = {}
         for name, comp in self.components.items():
-            state.update({f"{name}.{k}": np.asarray(v, np.float64) for k, v in comp.init_state(self.batch).items()})
+            for k, v in comp.init_state(self.batch).items():
+                state[f"{name}.{k}"] = _state_leaf(comp, k, v)
         for port in self.carried_ports():
             comp_name, _, port_name = port.partition(".")
             key = f"{comp_name}.prev_{port_name}"
@@ -341,16 +344,51 @@ class Network:
         self.check_arguments("step", state, inputs, params)
         return self._apply(params, state, inputs)
 
-    def run(self, state: Tree, inputs: Tree, params: Tree | None = None) -> tuple[Tree, Tree]:
-        """T steps with `lax.scan`; inputs (T, batch, ...) -> (final state, outputs (T, batch, ...))."""
+    def run(self, state: Tree, inputs: Tree | None = None, params: Tree | None = None, *,
+            steps: int | None = None) -> tuple[Tree, Tree]:
+        """T steps with `lax.scan`; inputs (T, batch, ...) -> (final state, outputs (T, batch, ...)).
+
+        A network without external inputs (driven by its own sources) runs `steps=T` with
+        `inputs` None or {}; with inputs, `steps` may be given and must equal their T.
+        """
         params = self._params if params is None else params
+        inputs = {} if inputs is None else inputs
         self.check_arguments("run", state, inputs, params, time_axis=True)
+        if not self.input_shapes:
+            if steps is None:
+                raise ValueError(f"Network '{self.name}' has no inputs: pass steps=T to Network.run.")
+        elif steps is not None and steps != int(np.shape(next(iter(inputs.values())))[0]):
+            raise ValueError(f"Network '{self.name}': steps={steps!r} but the inputs have "
+                             f"{np.shape(next(iter(inputs.values())))[0]} steps.")
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0):
+            raise ValueError(f"Network '{self.name}': `steps` must be a non-negative integer, got {steps!r}.")
 
         def body(carry, x):
-            return self._apply(params, carry, x)
+            return self._apply(params, carry, {} if x is None else x)
 
-        return jax.lax.scan(body, state, inputs)
+        return jax.lax.scan(body, state, inputs if self.input_shapes else None,
+                            length=None if self.input_shapes else int(steps))
 
     def cast(self, tree: Mapping[str, Any], dtype: Any) -> dict[str, Any]:
-        """Every leaf of `tree` as a jnp array of `dtype`."""
-        return {k: jnp.asarray(v, dtype=dtype) for k, v in tree.items()}
+        """Every floating leaf of `tree` as a jnp array of `dtype`; integer leaves (random keys,
+        counters) keep their own dtype."""
+        return {k: jnp.asarray(v) if is_integer_leaf(v) else jnp.asarray(v, dtype=dtype) for k, v in tree.items()}
+
+
+INTEGER_STATE_DTYPES = ("uint32", "int32")
+
+
+def is_integer_leaf(value: Any) -> bool:
+    """True for an integer (or bool) array: a leaf that no precision cast touches."""
+    return np.dtype(getattr(value, "dtype", np.asarray(value).dtype)).kind in "iub"
+
+
+def _state_leaf(comp: Component, name: str, value: Any) -> np.ndarray:
+    """A component's initial state leaf: float64, or an integer array of an allowed dtype."""
+    array = np.asarray(value)
+    if array.dtype.kind in "iub":
+        if array.dtype.name not in INTEGER_STATE_DTYPES:
+            raise ValueError(f"In {comp.label}: the state leaf `{name}` has dtype {array.dtype}; integer state leaves "
+                             f"must be one of {INTEGER_STATE_DTYPES} (make it .astype(np.uint32), or float).")
+        return array
+    return np.asarray(array, np.float64)

@@ -3,7 +3,9 @@ Session (aotsnn.runtime.session) and the C bundle session (aotsnn.runtime.harnes
 refuse the same trees with the same messages (docs/errors.md). numpy only.
 
 A class that mixes in `LayoutChecks` sets `name`, `precision`, `dtype` (the numpy dtype of
-its leaves) and `layout` (group -> [(leaf name, shape)]).
+its leaves), `layout` (group -> [(leaf name, shape)]) and `integer_state` (state leaf name ->
+numpy dtype, for the integer state leaves that keep their own dtype: random keys, counters;
+`integer_state_of(manifest)`).
 """
 from __future__ import annotations
 
@@ -11,7 +13,13 @@ from typing import Mapping
 
 import numpy as np
 
-from aotsnn.runtime.format import bfloat16_values, check_run_size
+from aotsnn.runtime.format import INTEGER_DTYPES, bfloat16_values, check_run_size
+
+
+def integer_state_of(manifest: Mapping) -> dict[str, np.dtype]:
+    """The state leaves of an artifact that are integers (their own dtype, not the precision)."""
+    return {leaf["name"]: np.dtype(leaf["dtype"]) for leaf in manifest["layout"]["state"]
+            if leaf["dtype"] in INTEGER_DTYPES}
 
 
 class LayoutChecks:
@@ -22,6 +30,15 @@ class LayoutChecks:
     precision: str
     dtype: np.dtype
     layout: dict[str, list[tuple[str, tuple[int, ...]]]]
+    integer_state: dict[str, np.dtype] = {}
+
+    def leaf_dtype(self, group: str, name: str) -> np.dtype:
+        """The numpy dtype of leaf `name` of `group`: the artifact's, or an integer state leaf's own."""
+        return self.integer_state.get(name, self.dtype) if group == "state" else self.dtype
+
+    def leaf_precision(self, group: str, name: str) -> str:
+        """The dtype name a tensor of this leaf is labelled with (aotsnn.runtime.dlpack.tensor)."""
+        return self.integer_state[name].name if group == "state" and name in self.integer_state else self.precision
 
     def _check_names(self, tree: object, group: str, what: str, error: type[Exception] | None = None) -> None:
         """`tree` is a dict with exactly the leaf names of `group`."""
@@ -43,14 +60,19 @@ class LayoutChecks:
         """
         self._check_names(tree, group, what, error)
         for name, shape in self.layout[group]:
-            self._check_leaf(name, tree[name], shape if steps is None else (steps, *shape), what, error)
+            self._check_leaf(name, tree[name], shape if steps is None else (steps, *shape), what, error,
+                             dtype=self.leaf_dtype(group, name))
 
     def _check_leaf(self, name: str, value: object, shape: tuple[int, ...], what: str,
-                    error: type[Exception] | None = None) -> None:
-        """`value` is a numpy array of the artifact dtype and of `shape`."""
+                    error: type[Exception] | None = None, dtype: np.dtype | None = None) -> None:
+        """`value` is a numpy array of `dtype` (default: the artifact dtype) and of `shape`."""
         if not isinstance(value, np.ndarray):
             raise (error or TypeError)(f"{what}: '{name}' must be a numpy array, got {type(value).__name__}.")
-        if value.dtype != self.dtype:
+        if dtype is not None and dtype != self.dtype:
+            if value.dtype != dtype:
+                raise (error or TypeError)(f"{what}: '{name}' must have dtype {dtype.name} (an integer state leaf, "
+                                           f"e.g. a random key), got {value.dtype} (use .astype(np.{dtype.name})).")
+        elif value.dtype != self.dtype:
             hint = "bfloat16 leaves are uint16 bit patterns: use aotsnn.runtime.bfloat16_bits(x)" \
                 if self.precision == "bfloat16" else f"use .astype(np.{self.dtype.name})"
             raise (error or TypeError)(f"{what}: '{name}' must have dtype {self.precision}, got {value.dtype} "
@@ -61,7 +83,8 @@ class LayoutChecks:
     def _check_finite(self, tree: Mapping[str, np.ndarray], what: str) -> None:
         """NaN/Inf anywhere in `tree` is refused. A finite sum (one fast pass, no temporary array)
         proves every value finite; only a sum that overflowed is checked value by value."""
-        values = {name: bfloat16_values(v) if self.precision == "bfloat16" else v for name, v in tree.items()}
+        values = {name: bfloat16_values(v) if self.precision == "bfloat16" else v for name, v in tree.items()
+                  if np.asarray(v).dtype.kind not in "iub"}        # integers are always finite
         with np.errstate(over="ignore", invalid="ignore"):
             totals = {name: v.sum() for name, v in values.items()}
         for name, v in values.items():

@@ -78,6 +78,10 @@ def library_identity(build: str, dt: float, precision: str, layout: Mapping) -> 
             "layout": layout_fingerprint(layout)}
 
 
+# Integer dtypes a state leaf may have besides the artifact precision (aotsnn.network.INTEGER_STATE_DTYPES).
+INTEGER_DTYPES = ("uint32", "int32")
+
+
 def numpy_dtype(dtype: str) -> np.dtype:
     """The numpy dtype that holds `dtype` (16-bit floats other than float16 as uint16)."""
     return np.dtype(np.uint16) if dtype == "bfloat16" else np.dtype(dtype)

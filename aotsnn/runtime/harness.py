@@ -32,7 +32,7 @@ from typing import Mapping
 import numpy as np
 
 from aotsnn.runtime.artifact import Artifact, open_artifact
-from aotsnn.runtime.checks import LayoutChecks
+from aotsnn.runtime.checks import LayoutChecks, integer_state_of
 from aotsnn.runtime.format import (MANIFEST, SEAL, ArtifactError, arrays_from_file, manifest_digest, sha256_of)
 from aotsnn.runtime.params import ParamChecker
 from aotsnn.runtime.statefile import StateFiles
@@ -52,6 +52,7 @@ class HarnessSession(LayoutChecks, StateFiles):
         self.name, self.dt, self.precision = m["model"], float(m["dt"]), m["precision"]
         self.dtype = np.dtype(self.precision)
         self.layout = {g: [(leaf["name"], tuple(leaf["shape"])) for leaf in m["layout"][g]] for g in GROUPS}
+        self.integer_state = integer_state_of(m)
         self.param_rules = m.get("param_rules", {})
         self.topology = m.get("topology", {})
         self.target = require(m["target"]["name"])
@@ -147,19 +148,21 @@ class HarnessSession(LayoutChecks, StateFiles):
         rows = 1 if steps is None else steps
         if not self.layout[group]:
             return bytes(rows)
-        flat = [np.ascontiguousarray(tree[n], self.dtype).reshape(rows, -1) for n, _ in self.layout[group]]
+        flat = [np.ascontiguousarray(tree[n], self.leaf_dtype(group, n)).reshape(rows, -1).view(np.uint8)
+                for n, _ in self.layout[group]]
         return np.concatenate(flat, axis=1).tobytes()
 
     def _unpack(self, group: str, data: bytes, steps: int | None = None) -> dict[str, np.ndarray]:
         rows = 1 if steps is None else steps
         if not self.layout[group]:
             return {}
-        table = np.frombuffer(data, dtype=self.dtype).reshape(rows, -1)
+        table = np.frombuffer(data, dtype=np.uint8).reshape(rows, -1)
         out, column = {}, 0
         for name, shape in self.layout[group]:
-            size = int(np.prod(shape, dtype=np.int64))
-            block = table[:, column:column + size].reshape((rows, *shape))
-            out[name] = block[0].copy() if steps is None else block.copy()
+            dtype = self.leaf_dtype(group, name)
+            size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            block = table[:, column:column + size].copy().view(dtype).reshape((rows, *shape))
+            out[name] = block[0].copy() if steps is None else block
             column += size
         return out
 

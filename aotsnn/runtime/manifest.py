@@ -14,7 +14,7 @@ import math
 import re
 from typing import Any, Callable, Mapping
 
-from aotsnn.runtime.format import ArtifactError
+from aotsnn.runtime.format import INTEGER_DTYPES, ArtifactError
 
 PRECISIONS = ("float32", "float16", "bfloat16", "float64")
 GROUPS = ("params", "state", "inputs", "outputs")
@@ -51,14 +51,18 @@ def _mapping(where: str, field: str, value: Any) -> Mapping:
     return value
 
 
-def _check_leaf(where: str, field: str, leaf: Any, precision: str) -> str:
+def _check_leaf(where: str, field: str, leaf: Any, precision: str, group: str = "") -> str:
     leaf = _mapping(where, field, leaf)
     name, shape = leaf.get("name", MISSING), leaf.get("shape", MISSING)
     _require(where, f"{field}.name", isinstance(name, str) and name != "", "a non-empty string", name)
     _require(where, f"{field}.shape", isinstance(shape, list) and all(_is_int(d) and d > 0 for d in shape),
              "a list of positive integers", shape)
-    _require(where, f"{field}.dtype", leaf.get("dtype") == precision, f"the precision {precision!r}",
-             leaf.get("dtype", MISSING))
+    if group == "state":        # integer state leaves (random keys, counters) keep their own dtype
+        _require(where, f"{field}.dtype", leaf.get("dtype") in (precision, *INTEGER_DTYPES),
+                 f"the precision {precision!r} or one of {INTEGER_DTYPES}", leaf.get("dtype", MISSING))
+    else:
+        _require(where, f"{field}.dtype", leaf.get("dtype") == precision, f"the precision {precision!r}",
+                 leaf.get("dtype", MISSING))
     return name
 
 
@@ -67,7 +71,7 @@ def _check_layout(where: str, layout: Any, precision: str) -> None:
     for group in GROUPS:
         leaves = layout.get(group, MISSING)
         _require(where, f"layout.{group}", isinstance(leaves, list), "a list of leaves", leaves)
-        names = [_check_leaf(where, f"layout.{group}[{i}]", leaf, precision) for i, leaf in enumerate(leaves)]
+        names = [_check_leaf(where, f"layout.{group}[{i}]", leaf, precision, group) for i, leaf in enumerate(leaves)]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         _require(where, f"layout.{group}", not duplicates, "a list of leaves with distinct names",
                  duplicates)

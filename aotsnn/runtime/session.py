@@ -24,7 +24,7 @@ import numpy as np
 import tvm_ffi
 
 from aotsnn.runtime.artifact import Artifact, open_artifact
-from aotsnn.runtime.checks import LayoutChecks
+from aotsnn.runtime.checks import LayoutChecks, integer_state_of
 from aotsnn.runtime.dlpack import tensor
 from aotsnn.runtime.format import ArtifactError, arrays_from_file, numpy_dtype
 from aotsnn.runtime.library import check_identity, load_library
@@ -62,6 +62,7 @@ class Session(LayoutChecks, StateFiles):
         self.dtype = numpy_dtype(self.precision)
         self.layout = {g: [(l["name"], tuple(l["shape"])) for l in m["layout"][g]]
                        for g in ("params", "state", "inputs", "outputs")}
+        self.integer_state = integer_state_of(m)
         self.param_rules = m.get("param_rules", {})
         self.topology = m.get("topology", {})
         self._checker = ParamChecker(m)
@@ -155,7 +156,7 @@ class Session(LayoutChecks, StateFiles):
         new_state = {n: aligned_copy(state[n]) for n, _ in self.layout["state"]}
         ins = [np.ascontiguousarray(inputs[n]) for n, _ in self.layout["inputs"]]   # any alignment: read step by step
         outs = {n: np.empty((steps, *s), self.dtype) for n, s in self.layout["outputs"]}
-        args = [*(tensor(new_state[n], self.precision) for n, _ in self.layout["state"]),
+        args = [*(tensor(new_state[n], self.leaf_precision("state", n)) for n, _ in self.layout["state"]),
                 *(tensor(x, self.precision) for x in ins), *(tensor(x, self.precision) for x in outs.values())]
         with self._lock:
             self._run(int(steps), int(self._derived_stale), *self._param_tensors, *args,

@@ -63,11 +63,17 @@ class Stepper:
         self._scales: dict[int, np.ndarray] = {}
         # The state and the outputs share one block (one pass checks both after a step); the
         # stepper's own input buffers (`inputs`) another (one pass before).
+        # Integer state leaves (random keys) have buffers of their own dtype, outside that check.
         state_layout = session.layout["state"]
         out_layout = [(f"out:{name}", (1, *shape)) for name, shape in session.layout["outputs"]]
-        self._written_block, leaves = carve(state_layout + out_layout, session.dtype)
+        floats = [(name, shape) for name, shape in state_layout if name not in session.integer_state]
+        self._written_block, leaves = carve(floats + out_layout, session.dtype)
+        for name, shape in state_layout:
+            if name in session.integer_state:
+                leaves[name] = carve([(name, shape)], session.integer_state[name])[1][name]
         self._state = {name: leaves[name] for name, _ in state_layout}
-        self._state_tensors = [tensor(self._state[name], session.precision) for name, _ in state_layout]
+        self._state_tensors = [tensor(self._state[name], session.leaf_precision("state", name))
+                               for name, _ in state_layout]
         self._out_tensors = [tensor(leaves[name], session.precision) for name, _ in out_layout]
         self._views = {name: leaves[f"out:{name}"][0] for name, _ in session.layout["outputs"]}
         self._input_block, own = carve(session.layout["inputs"], session.dtype)
@@ -103,7 +109,7 @@ class Stepper:
     def push(self, name: str, value: np.ndarray) -> None:
         """Overwrite one state leaf with `value` (exactly its dtype and shape, finite if checked)."""
         buffer = self._leaf(name)
-        self.session._check_leaf(name, value, buffer.shape, "push")
+        self.session._check_leaf(name, value, buffer.shape, "push", dtype=self.session.leaf_dtype("state", name))
         if self.check_finite:
             self.session._check_finite({name: value}, "state")
         buffer[...] = value

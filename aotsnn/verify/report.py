@@ -90,7 +90,10 @@ def is_spike_leaf(name: str) -> bool:
 
 def leaf_error(name: str, got: np.ndarray, ref: np.ndarray, rtol: float, atol: float, *,
                over_time: bool = False) -> LeafError:
-    """The error of `got` against `ref`; with `over_time` (arrays (T, ...)) also the error of each step."""
+    """The error of `got` against `ref`; with `over_time` (arrays (T, ...)) also the error of each step.
+    Integer leaves (random keys, counters) must be equal: their tolerance is 0."""
+    if np.asarray(ref).dtype.kind in "iu" or np.asarray(got).dtype.kind in "iu":
+        rtol, atol = 0.0, 0.0
     got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
     diff = np.abs(got - ref)
     finite = np.isfinite(got) & np.isfinite(ref)
@@ -111,7 +114,10 @@ def leaf_error(name: str, got: np.ndarray, ref: np.ndarray, rtol: float, atol: f
 
 
 def _from_storage(array: np.ndarray, precision: str) -> np.ndarray:
-    """Artifact arrays as float64 (bfloat16 arrives as uint16 bits)."""
+    """Artifact arrays as float64 (bfloat16 arrives as uint16 bits); integer leaves (random keys)
+    keep their dtype."""
+    if array.dtype.kind in "iub":
+        return array
     if precision == "bfloat16":
         import ml_dtypes
         return array.view(ml_dtypes.bfloat16).astype(np.float64)
@@ -214,7 +220,8 @@ def _compare(session, net, inputs, rtol, atol, state) -> EquivalenceReport:
 
     # 2. Free run of the JAX reference at the artifact precision.
     dtype = jnp.bfloat16 if precision == "bfloat16" else jnp.dtype(precision)
-    cast = lambda tree: {k: jnp.asarray(_from_storage(v, precision), dtype) for k, v in tree.items()}
+    cast = lambda tree: {k: jnp.asarray(_from_storage(v, precision)) if v.dtype.kind in "iub"
+                         else jnp.asarray(_from_storage(v, precision), dtype) for k, v in tree.items()}
     ref_final, ref_run = jax.jit(lambda p, s, x: net.run(s, x, p))(
         cast(session.params), cast(state0), cast(stored_inputs))
     for name in [n for n, _ in session.layout["outputs"]] + [n for n, _ in session.layout["state"]]:

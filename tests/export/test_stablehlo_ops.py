@@ -18,7 +18,7 @@ from aotsnn.export.frontend.to_relax import import_stablehlo
 from aotsnn.export.frontend.to_onnx import export_onnx
 from aotsnn.export.frontend.walk import MAX_UNROLL
 
-from stablehlo_harness import BACKENDS, check, check_text, stablehlo_of
+from stablehlo_harness import BACKENDS, check, check_text, run_backend, stablehlo_of
 
 RNG = np.random.default_rng(20261123)
 NO_ORT = ("relax", "tvm-onnx")        # onnxruntime has few float16 CPU kernels
@@ -360,3 +360,44 @@ def test_unsupported_custom_call_names_its_target():
     text = stablehlo_of(lambda x: jnp.linalg.cholesky(x @ x.T + 3 * jnp.eye(3)), rand((3, 3)))
     with pytest.raises(ExportError, match="custom_call '.*'"):
         import_stablehlo(text)
+
+
+# -- integer bit ops: what jax.random's threefry needs --------------------------------------------
+BIT_PATTERNS = np.array([0, 1, 0x7F800000, 0xFF800000, 0x7FC00000, 0x00000001, 0x007FFFFF, 0x80000001, 0x3F800000,
+                         0xBF7FFFFF, 0x00800000, 0x7F7FFFFF, 0x12345678, 0xFFFFFFFF], np.uint32)
+SHIFTS = np.array([0, 1, 5, 31, 32, 33, 200, 3, 7, 8, 9, 13, 2, 4], np.uint32)
+
+
+def test_bitcast_uint32_and_int32_to_float32_every_field():
+    # zero, subnormals, normals, +-inf, NaN, the largest finite: exact on every backend (ONNX by construction)
+    check(lambda u: jax.lax.bitcast_convert_type(u, jnp.float32), BIT_PATTERNS)
+    check(lambda u: jax.lax.bitcast_convert_type(u, jnp.float32), BIT_PATTERNS.view(np.int32))
+
+
+def test_bitcast_float32_to_uint32_on_relax_and_refused_on_onnx():
+    x = np.array([1.0, -0.0, 3.5e-39, np.inf], np.float32)
+    check(lambda v: jax.lax.bitcast_convert_type(v, jnp.uint32), x, backends=("relax",))
+    with pytest.raises(ExportError, match="no bitcast from float32 to uint32"):
+        run_backend("onnxruntime", stablehlo_of(lambda v: jax.lax.bitcast_convert_type(v, jnp.uint32), x), [x])
+
+
+@pytest.mark.parametrize("dtype", [np.uint32, np.int32])
+def test_shifts_in_and_out_of_range(dtype):
+    # amounts >= 32 (and negative ones, as unsigned) give 0, or the sign fill for the arithmetic shift
+    x, n = BIT_PATTERNS.view(dtype), SHIFTS.astype(dtype)
+    if dtype == np.int32:
+        n[3] = -1
+    check(lambda a, b: (jax.lax.shift_left(a, b), jax.lax.shift_right_logical(a, b),
+                        jax.lax.shift_right_arithmetic(a, b)), x, n)
+
+
+def test_uint32_arithmetic_wraps_and_constant_shifts():
+    check(lambda a: (jax.lax.shift_right_logical(a, np.uint32(9)), a * np.uint32(0x9E3779B9) + np.uint32(0xFFFFFFF0),
+                     a - np.uint32(3)), BIT_PATTERNS)
+
+
+def test_jax_random_threefry_bits_and_uniform_are_bit_exact():
+    def draw(key):
+        k, sub = jax.random.split(jax.random.wrap_key_data(key))
+        return jax.random.key_data(k), jax.random.uniform(sub, (3, 7)), jax.random.bits(sub, (5,))
+    check(draw, np.array([0, 42], np.uint32), rtol=0)

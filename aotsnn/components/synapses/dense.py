@@ -7,10 +7,13 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
+from aotsnn.components import random
 from aotsnn.components.base import Component, ParamRule, Port, Tree, as_param, check_param
 from aotsnn.components.initializers import DEFAULT_WEIGHT_INIT, Initializer
 
 P_CONN_RULE = ParamRule(low=0.0, high=1.0, low_open=True)
+P_RELEASE_RULE = ParamRule(low=0.0, high=1.0)
+RELEASE_JITTER = 0.1          # ngclearn's hard-coded spread of the per-input release probabilities
 MASK_RULE = ParamRule(low=0.0, high=1.0)
 
 
@@ -106,18 +109,25 @@ class DenseSynapse(WeightedSynapse):
     """
 
     max_delay_steps: int = 0
+    stochastic: bool = False       # p_release_mean in (0, 1): stochastic release
 
     def __init__(self, name: str, shape: tuple[int, int], *, max_delay_steps: int = 0,
-                 delays: Any | None = None, **kwargs: Any) -> None:
+                 delays: Any | None = None, p_release_mean: float = 1.0, **kwargs: Any) -> None:
         super().__init__(name, shape, **kwargs)
         n_in = self.shape[0]
         self.inputs = (Port("x", (n_in,)),)
         self.outputs = (Port("out", (self.shape[1],)),)
+        check_param(self.label, "p_release_mean", p_release_mean, P_RELEASE_RULE)
+        self.stochastic = 0.0 < float(p_release_mean) < 1.0
+        if self.stochastic:
+            p = self.rng("release").uniform(p_release_mean - RELEASE_JITTER, p_release_mean + RELEASE_JITTER, n_in)
+            self._params["p_release"] = np.clip(p, 0.0, 1.0)
         if not (isinstance(max_delay_steps, (int, np.integer)) and max_delay_steps >= 0):
             raise ValueError(f"In {self.label}: `max_delay_steps` must be an integer >= 0 (0: no delays), "
                              f"got {max_delay_steps!r}.")
         self.max_delay_steps = int(max_delay_steps)
         if self.max_delay_steps == 0:
+            self.validate_params(self._params)
             if delays is not None:
                 raise ValueError(f"In {self.label}: `delays` needs `max_delay_steps` >= 1 (the buffer length), "
                                  "got max_delay_steps=0.")
@@ -130,14 +140,17 @@ class DenseSynapse(WeightedSynapse):
 
     def param_rules(self) -> dict[str, ParamRule]:
         rules = super().param_rules()
+        if self.stochastic:
+            rules["p_release"] = P_RELEASE_RULE
         if self.max_delay_steps:
             rules["delays"] = ParamRule(low=1.0, high=float(self.max_delay_steps), unit="steps", integer=True)
         return rules
 
     def init_state(self, batch: int) -> dict[str, np.ndarray]:
-        if not self.max_delay_steps:
-            return {}
-        return {"delay_buffer": np.zeros((batch, self.max_delay_steps, self.shape[0]))}
+        state = {"key": random.initial_keys(self.seed, batch)} if self.stochastic else {}
+        if self.max_delay_steps:
+            state["delay_buffer"] = np.zeros((batch, self.max_delay_steps, self.shape[0]))
+        return state
 
     def delay(self, params: Tree, buffer: Any, x: Any) -> tuple[Any, Any]:
         """(what arrives this step (batch, n_in), the buffer after this step)."""
@@ -151,6 +164,9 @@ class DenseSynapse(WeightedSynapse):
         x, new_state = inputs["x"], {}
         if self.max_delay_steps:
             x, new_state["delay_buffer"] = self.delay(params, state["delay_buffer"], x)
+        if self.stochastic:
+            new_state["key"], u = random.uniform(state["key"], (self.shape[0],))
+            x = x * (u < jnp.asarray(params["p_release"], jnp.float32)).astype(x.dtype)
         out = self.add_bias(params, self.transmit(params, x) * params["resist_scale"])
         return new_state, {"out": out}
 

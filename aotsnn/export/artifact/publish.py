@@ -25,9 +25,17 @@ from aotsnn.runtime.format import FORMAT_VERSION, MANIFEST, arrays_to_bytes, sea
 
 
 def to_precision(arrays: dict[str, np.ndarray], precision: str) -> dict[str, np.ndarray]:
-    """Cast float64 arrays to the artifact precision; bfloat16 is stored as its uint16 bits."""
-    cast = {k: np.asarray(v).astype(dtype_numpy(precision)) for k, v in arrays.items()}
-    return {k: v.view(np.uint16) if precision == "bfloat16" else v for k, v in cast.items()}
+    """Cast float64 arrays to the artifact precision; bfloat16 is stored as its uint16 bits.
+    Integer arrays (random keys, counters) keep their dtype."""
+    out = {}
+    for k, v in arrays.items():
+        v = np.asarray(v)
+        if v.dtype.kind in "iub":
+            out[k] = v
+            continue
+        cast = v.astype(dtype_numpy(precision))
+        out[k] = cast.view(np.uint16) if precision == "bfloat16" else cast
+    return out
 
 
 def topology_hashes(lowered: LoweredStep) -> tuple[dict[str, np.ndarray], dict[str, str]]:

@@ -39,6 +39,7 @@ from aotsnn.export.frontend.lower import Layout, Leaf
 from aotsnn.runtime.params import describe_rule
 
 C_FLOATS = {"float32": ("float", "f"), "float64": ("double", "")}
+C_INTEGERS = {"uint32": "uint32_t", "int32": "int32_t"}     # integer state leaves (random keys, counters)
 STRUCTS = {"state": "vars", "inputs": "inputs", "outputs": "outputs"}
 GROUP_DOCS = {"state": "state variables (the initial values are {p}_initial_vars)",
               "inputs": "inputs of one step",
@@ -52,7 +53,9 @@ def c_identifier(name: str) -> str:
 
 
 def c_literal(value: float, dtype: str) -> str:
-    """Exact C literal of a float32/float64 value (hexadecimal float, C99)."""
+    """Exact C literal of a float32/float64 value (hexadecimal float, C99), or of an integer."""
+    if dtype in C_INTEGERS:
+        return f"{int(value)}u" if dtype.startswith("u") else f"({int(value)})"
     suffix = C_FLOATS[dtype][1]
     if np.isnan(value):
         return "NAN"
@@ -95,7 +98,7 @@ class CApi:
         for group in ("params", *STRUCTS):
             leaves = getattr(layout, group)
             for leaf in leaves:
-                if leaf.dtype not in C_FLOATS:
+                if leaf.dtype not in C_FLOATS and not (group == "state" and leaf.dtype in C_INTEGERS):
                     raise ExportError(f"C bundles support float32 and float64, but leaf '{leaf.name}' is "
                                       f"{leaf.dtype}; compile with precision='float32'.")
             members = [c_identifier(leaf.name) for leaf in leaves]
@@ -122,7 +125,8 @@ class CApi:
 
     def _declaration(self, leaf: Leaf) -> str:
         dims = "".join(f"[{d}]" for d in leaf.shape)
-        return f"{C_FLOATS[leaf.dtype][0]} {self.member(leaf)}{dims};"
+        ctype = C_INTEGERS[leaf.dtype] if leaf.dtype in C_INTEGERS else C_FLOATS[leaf.dtype][0]
+        return f"{ctype} {self.member(leaf)}{dims};"
 
     def _param_macros(self) -> list[str]:
         P, storage = self.prefix.upper(), dict(self.storage)

@@ -44,9 +44,11 @@ from aotsnn.export.frontend.lower import Layout
 from aotsnn.export.kernels.plan import ALIGN, KernelCall, Plan, Ref, dtype_numpy
 
 DLPACK_DTYPES = {"float32": (2, 32), "float64": (2, 64), "float16": (2, 16), "bfloat16": (4, 16),
-                 "bool": (6, 8), "int32": (0, 32), "int64": (0, 64), "int8": (0, 8), "uint8": (1, 8)}
+                 "bool": (6, 8), "int32": (0, 32), "int64": (0, 64), "int8": (0, 8), "uint8": (1, 8),
+                 "int16": (0, 16), "uint16": (1, 16), "uint32": (1, 32), "uint64": (1, 64)}
 C_SCALARS = {"float32": "float", "float64": "double", "int32": "int32_t", "int64": "int64_t",
-             "int8": "int8_t", "uint8": "uint8_t", "bool": "uint8_t", "float16": "uint16_t", "bfloat16": "uint16_t"}
+             "int8": "int8_t", "uint8": "uint8_t", "bool": "uint8_t", "float16": "uint16_t", "bfloat16": "uint16_t",
+             "int16": "int16_t", "uint16": "uint16_t", "uint32": "uint32_t", "uint64": "uint64_t"}
 GROUPS = ("params", "state", "inputs", "outputs")
 TABLE_PREFIX = {"params": "param", "state": "state", "inputs": "input", "outputs": "output"}
 

@@ -13,6 +13,15 @@ once, for Relax and ONNX alike):
   truncation toward zero; convert to bool is x != 0;
 - remainder is truncated (sign of the dividend, C fmod) and integer divide truncates toward zero,
   which both backends do;
+- shifts by an amount outside [0, bits) give 0 (shift_left, shift_right_logical) or the sign fill
+  (shift_right_arithmetic), as StableHLO says; the backends' shifts (C's) are undefined there, so
+  they are given unsigned operands and in-range amounts only: logical shifts of signed integers
+  go through the unsigned type of the same width, and the arithmetic shift is the logical one
+  with the sign bits ORed in, ~(~0 >> n) where the top bit is set (unsigned types too, as XLA) (the same recipe for Relax and ONNX);
+- uint32/int32 add, subtract and multiply wrap modulo 2^32 (two's complement) in numpy, C and
+  LLVM alike, which is what jax.random's threefry relies on;
+- bitcast_convert reads the bits as another type of the same width (bitcast_convert between
+  widths, which changes the shape, is refused);
 - compare with TOTALORDER orders -0 < +0 and puts NaN above +inf (NaNs are equal to each other;
   the sign bit of a NaN is not seen: ONNX has no bitcast).
 """
@@ -115,6 +124,47 @@ def convert(ops: Ops, x, dtype: str):
     return out
 
 
+UNSIGNED = {"int8": "uint8", "int16": "uint16", "int32": "uint32", "int64": "uint64"}
+
+
+def shift(ops: Ops, kind: str, x, n):
+    """StableHLO shift_left / shift_right_logical / shift_right_arithmetic of integers `x` by `n`."""
+    dtype = dtype_name(x)
+    if is_float(dtype) or dtype == "bool":
+        raise ExportError(f"stablehlo.{kind} on {dtype}: shifts take integers")
+    bits = numpy_dtype(dtype).itemsize * 8
+    unsigned = UNSIGNED.get(dtype, dtype)
+    ux, un = ops.astype(x, unsigned), ops.astype(n, unsigned)        # two's complement: the same bits
+    out_of_range = ops.binary("greater_equal", un, np.asarray(bits, numpy_dtype(unsigned)))
+    static = isinstance(out_of_range, np.ndarray)
+    if static and not np.any(out_of_range):
+        amount = un
+    else:
+        amount = ops.where(out_of_range, np.asarray(0, numpy_dtype(unsigned)), un)
+    if kind == "shift_left":
+        raw, fill = ops.binary("left_shift", ux, amount), np.asarray(0, numpy_dtype(unsigned))
+    else:
+        raw, fill = ops.binary("right_shift", ux, amount), np.asarray(0, numpy_dtype(unsigned))
+        if kind == "shift_right_arithmetic":      # XLA fills with the top bit for unsigned types too
+            ones = np.asarray(np.iinfo(numpy_dtype(unsigned)).max, numpy_dtype(unsigned))
+            negative = ops.binary("greater_equal", ux, np.asarray(1 << (bits - 1), numpy_dtype(unsigned)))
+            high = ops.unary("bitwise_not", ops.binary("right_shift", ones, amount))
+            raw = ops.binary("bitwise_or", raw, ops.where(negative, high, np.asarray(0, numpy_dtype(unsigned))))
+            fill = ops.where(negative, ones, np.asarray(0, numpy_dtype(unsigned)))
+    if not (static and not np.any(out_of_range)):
+        raw = ops.where(out_of_range, fill, raw)
+    return ops.astype(raw, dtype)
+
+
+def bitcast_convert(ops: Ops, op, xs):
+    shape, dtype = result_type(op)
+    source = dtype_name(xs[0])
+    if numpy_dtype(source).itemsize != numpy_dtype(dtype).itemsize:
+        raise ExportError(f"stablehlo.bitcast_convert from {source} to {dtype} changes the element width "
+                          "(and the shape); only bitcasts between types of one width are supported")
+    return ops.bitcast(xs[0], dtype)
+
+
 def total_order_compare(ops: Ops, direction: str, a, b):
     """IEEE totalOrder compare (-0 < +0, NaN above everything) for floats."""
     def negative_zero(x):
@@ -164,6 +214,9 @@ HANDLERS = {
     "stablehlo.or": logical_or_bitwise("or"),
     "stablehlo.xor": logical_or_bitwise("xor"),
     "stablehlo.power": power,
+    **{f"stablehlo.{k}": (lambda ops, op, xs, kind=k: shift(ops, kind, *xs))
+       for k in ("shift_left", "shift_right_logical", "shift_right_arithmetic")},
+    "stablehlo.bitcast_convert": bitcast_convert,
     "stablehlo.atan2": atan2,
     "stablehlo.compare": compare,
     "stablehlo.select": lambda ops, op, xs: ops.where(*xs),

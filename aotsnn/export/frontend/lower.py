@@ -7,7 +7,9 @@ manifest, so that neither the compiler nor the runtime depends on jax's pytree o
 
     step(*params, *state, *inputs) -> (*new_state, *outputs)
 
-Every leaf has the artifact's precision (float32 unless asked otherwise). Besides the step,
+Every leaf has the artifact's precision (float32 unless asked otherwise), except integer state
+leaves (a random generator's uint32 key, counters: aotsnn.network.INTEGER_STATE_DTYPES), which
+keep their own dtype, so that a run resumed from a saved state continues bit for bit. Besides the step,
 `LoweredStep` carries the network's name, dt (s), batch, initial parameter and state values,
 topology (connection masks fixed at compile time), parameter rules, input kinds and component
 labels: this is the only module of aotsnn.export that reads an `aotsnn.network.Network`.
@@ -22,7 +24,8 @@ import jax
 import numpy as np
 from jax import export as jax_export
 
-from aotsnn.network import Network
+from aotsnn.export.errors import ExportError
+from aotsnn.network import Network, is_integer_leaf
 
 PRECISIONS = ("float32", "float16", "bfloat16", "float64")
 
@@ -94,8 +97,14 @@ def layout_of(net: Network, precision: str) -> Layout:
     check_precision(precision)
     state = net.init_state()
     step_inputs = net.example_inputs()
-    _, outputs = jax.eval_shape(lambda p, s, i: net.apply(s, i, p), net.params, state, step_inputs)
-    leaves = lambda tree: tuple(Leaf(k, tuple(np.shape(v)), precision) for k, v in tree.items())
+    new_state, outputs = jax.eval_shape(lambda p, s, i: net.apply(s, i, p), net.params, state, step_inputs)
+    for name, value in state.items():
+        if is_integer_leaf(value) and np.dtype(new_state[name].dtype) != value.dtype:
+            raise ExportError(f"the step turns the integer state leaf '{name}' ({value.dtype}) into "
+                              f"{np.dtype(new_state[name].dtype)}; an integer leaf must keep its dtype "
+                              f"(return it with .astype(jnp.{value.dtype.name})).")
+    dtype = lambda v: v.dtype.name if is_integer_leaf(v) else precision
+    leaves = lambda tree: tuple(Leaf(k, tuple(np.shape(v)), dtype(np.asarray(v))) for k, v in tree.items())
     return Layout(leaves(net.params), leaves(state), leaves(step_inputs),
                   tuple(Leaf(k, tuple(v.shape), precision) for k, v in outputs.items()))
 

@@ -8,7 +8,9 @@ named by leaf) and the outputs the new state ("<leaf>:next") then the outputs (`
 The walk, control flow and op recipes are aotsnn.export.frontend.walk and the handler
 modules; this module is the ONNX backend: each primitive becomes one or a few ONNX nodes
 (onnx.helper), constants become initializers. ONNX has no atan2: it is built from Atan and
-quadrant corrections. Uses only the `onnx` package (no jax2onnx, which patches jax.numpy).
+quadrant corrections. ONNX has no bitcast either: int32/uint32 -> float32 is built from the
+fields of the bits (`_bits_to_float32`, exact for every pattern, NaN payloads aside); other
+bitcasts are refused (use compile_path="stablehlo"). Uses only the `onnx` package (no jax2onnx, which patches jax.numpy).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from aotsnn.export.errors import ExportError
 from aotsnn.export.frontend.lower import Layout
 from aotsnn.export.frontend.to_relax import HANDLERS
 from aotsnn.export.frontend.values import Ops, Tensor, numpy_dtype
@@ -101,6 +104,8 @@ class OnnxBackend:
             return self.node("Not", [self.node("Equal", [a.value, b.value])])
         if name == "atan2":
             return self._atan2(a, b)
+        if name in ("left_shift", "right_shift"):      # unsigned operands (aotsnn.export.frontend.elementwise.shift)
+            return self.node("BitShift", [a.value, b.value], direction="LEFT" if name == "left_shift" else "RIGHT")
         return self.node(BINARY[name], [a.value, b.value])
 
     def _atan2(self, y: Tensor, x: Tensor) -> str:
@@ -122,6 +127,32 @@ class OnnxBackend:
                                       self.node("Where", [x_negative, half_turn, y.value]),
                                       self.node("Mul", [y_sign, const(np.pi / 2)])])
         return self.node("Where", [self.node("Equal", [x.value, zero]), on_axis, off_axis])
+
+    def bitcast(self, x: Tensor, dtype: str) -> str:
+        if x.dtype in ("uint32", "int32") and dtype == "float32":
+            return self._bits_to_float32(x)
+        raise ExportError(f"the ONNX path has no bitcast from {x.dtype} to {dtype} (ONNX has no bitcast; aotsnn "
+                          "builds only int32/uint32 -> float32); compile with compile_path='stablehlo'")
+
+    def _bits_to_float32(self, x: Tensor) -> str:
+        """float32 of the bits u: (-1)^s 2^(e-127) (1 + m 2^-23) for 0 < e < 255, (-1)^s m 2^-149 for
+        e = 0 (subnormals), +-inf / NaN for e = 255. Every step is exact in float32: m < 2^24, and the
+        scale is a power of two (Pow of 2 by an integer, exact in C's powf)."""
+        u32 = lambda v: self.constant(np.asarray(v, np.uint32))
+        f32 = lambda v: self.constant(np.asarray(v, np.float32))
+        bits = x.value if x.dtype == "uint32" else self.node("Cast", [x.value], to=TensorProto.UINT32)
+        shifted = lambda n: self.node("BitShift", [bits, u32(n)], direction="RIGHT")
+        sign = self.node("Equal", [shifted(31), u32(1)])
+        exponent = self.node("BitwiseAnd", [shifted(23), u32(0xFF)])
+        mantissa = self.node("Cast", [self.node("BitwiseAnd", [bits, u32(0x7FFFFF)])], to=TensorProto.FLOAT)
+        e_float = self.node("Cast", [exponent], to=TensorProto.FLOAT)
+        scale = self.node("Pow", [f32(2.0), self.node("Sub", [e_float, f32(127.0)])])
+        normal = self.node("Mul", [self.node("Add", [self.node("Mul", [mantissa, f32(2.0 ** -23)]), f32(1.0)]), scale])
+        subnormal = self.node("Mul", [mantissa, f32(2.0 ** -149)])
+        special = self.node("Where", [self.node("Equal", [mantissa, f32(0.0)]), f32(np.inf), f32(np.nan)])
+        magnitude = self.node("Where", [self.node("Equal", [exponent, u32(0)]), subnormal,
+                                        self.node("Where", [self.node("Equal", [exponent, u32(255)]), special, normal])])
+        return self.node("Where", [sign, self.node("Neg", [magnitude]), magnitude])
 
     def where(self, cond: Tensor, a: Tensor, b: Tensor) -> str:
         if a.dtype == "bool":       # onnxruntime has no bool Where: (c and a) or (not c and b)

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 import tvm
-from tvm import relax
+from tvm import relax, topi
 
 from aotsnn.export.kernels.exp_f32 import exp_f32
 from aotsnn.export.kernels.matmul_selection import select_matmul_kernels
@@ -38,7 +38,8 @@ BINARY = {"add": R.add, "subtract": R.subtract, "multiply": R.multiply, "divide"
           "logical_and": R.logical_and, "logical_or": R.logical_or, "logical_xor": R.logical_xor,
           "bitwise_and": R.bitwise_and, "bitwise_or": R.bitwise_or, "bitwise_xor": R.bitwise_xor,
           "equal": R.equal, "not_equal": R.not_equal, "less": R.less, "less_equal": R.less_equal,
-          "greater": R.greater, "greater_equal": R.greater_equal}
+          "greater": R.greater, "greater_equal": R.greater_equal,
+          "left_shift": R.left_shift, "right_shift": R.right_shift}
 REDUCE = {"sum": R.sum, "prod": R.prod, "max": R.max, "min": R.min}
 CONV = {1: R.nn.conv1d, 2: R.nn.conv2d, 3: R.nn.conv3d}
 
@@ -83,6 +84,9 @@ class RelaxBackend:
 
     def astype(self, x: Tensor, dtype: str):
         return self._emit(R.astype(x.value, dtype))
+
+    def bitcast(self, x: Tensor, dtype: str):
+        return self.bb.emit(self.bb.call_te(topi.reinterpret, x.value, dtype))
 
     def reshape(self, x: Tensor, shape):
         return self._emit(R.reshape(x.value, shape))

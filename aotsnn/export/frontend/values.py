@@ -77,6 +77,7 @@ class Backend(Protocol):
     def binary(self, name: str, a: Tensor, b: Tensor) -> Any: ...
     def where(self, cond: Tensor, a: Tensor, b: Tensor) -> Any: ...
     def astype(self, x: Tensor, dtype: str) -> Any: ...
+    def bitcast(self, x: Tensor, dtype: str) -> Any: ...
     def reshape(self, x: Tensor, shape: tuple[int, ...]) -> Any: ...
     def permute(self, x: Tensor, perm: tuple[int, ...]) -> Any: ...
     def broadcast_to(self, x: Tensor, shape: tuple[int, ...]) -> Any: ...
@@ -112,6 +113,8 @@ BINARY_FOLD: dict[str, Callable | None] = {
     "bitwise_and": np.bitwise_and, "bitwise_or": np.bitwise_or, "bitwise_xor": np.bitwise_xor,
     "equal": np.equal, "not_equal": np.not_equal, "less": np.less, "less_equal": np.less_equal,
     "greater": np.greater, "greater_equal": np.greater_equal, "power": None, "atan2": None,
+    # on unsigned integers, by amounts in [0, bits) only (aotsnn.export.frontend.elementwise.shift)
+    "left_shift": np.left_shift, "right_shift": np.right_shift,
 }
 COMPARISONS = {"equal", "not_equal", "less", "less_equal", "greater", "greater_equal"}
 PREDICATES = {"isfinite", "isnan"}
@@ -193,6 +196,18 @@ class Ops:
                     return np.broadcast_to(scalar.astype(numpy_dtype(dtype)), x.shape)
                 return x.astype(numpy_dtype(dtype))
         return self._elementwise(lambda t: self.backend.astype(t, dtype), [x], dtype)
+
+    def bitcast(self, x: Value, dtype: str) -> Value:
+        """The same bits read as `dtype`, of the same width (StableHLO bitcast_convert)."""
+        if dtype_name(x) == dtype:
+            return x
+        if isinstance(x, np.ndarray):
+            scalar = uniform_scalar(x)
+            if scalar is not None:
+                return np.broadcast_to(np.ascontiguousarray(scalar).view(numpy_dtype(dtype)).reshape(()), x.shape)
+            if x.size <= FOLD_LIMIT:
+                return known(np.ascontiguousarray(x).view(numpy_dtype(dtype)))
+        return self._elementwise(lambda t: self.backend.bitcast(t, dtype), [x], dtype)
 
     def clamp(self, x: Value, low: Value, high: Value) -> Value:
         return self.binary("minimum", self.binary("maximum", x, low), high)

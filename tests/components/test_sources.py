@@ -1,0 +1,108 @@
+"""Sources with random numbers inside the compiled step: bit-exact spike trains, integer state, save/resume."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from aotsnn.components.monitors import SpikeCounter
+from aotsnn.components.somas.exponential import ExponentialSoma
+from aotsnn.components.sources import OUNoise, PoissonSource, SpikeGenerator
+from aotsnn.components.synapses.conductance import ExponentialSynapse
+from aotsnn.components.synapses.dense import DenseSynapse
+from aotsnn.export import compile_network
+from aotsnn.network import Network
+from aotsnn.runtime.harness import load_any
+
+T = 300
+
+
+def source_network() -> Network:
+    """Driven only by its own sources: Poisson -> conductance synapse, given spikes, OU current."""
+    net = Network("src", dt=0.1, batch=2)
+    net.add(PoissonSource("pois", 20, rate=300.0, seed=3))
+    net.add(SpikeGenerator("gen", 20, [0, 3, 5, 19], [0.0, 0.3, 1.0, 2.5], dt=0.1))
+    net.add(OUNoise("ou", 10, mean=20.0, std=10.0, tau=5.0, seed=4))
+    net.add(DenseSynapse("rel", (20, 10), p_release_mean=0.5, seed=5))
+    net.add(ExponentialSynapse("syn", (20, 10), tau_decay=5.0, g_syn_bar=0.5, syn_rest=0.0, p_conn=0.5, seed=1))
+    net.add(ExponentialSynapse("gsyn", (20, 10), tau_decay=5.0, g_syn_bar=0.5, syn_rest=0.0, seed=2))
+    net.add(ExponentialSoma("pop", 10))
+    net.add(SpikeCounter("count", 10))
+    net.project("pois", "syn", "pop")
+    net.connect("gen.spikes", "gsyn.s"); net.connect("pop.v", "gsyn.v"); net.connect("gsyn.i", "pop.i")
+    net.connect("ou.i", "pop.i"); net.connect("pois.spikes", "rel.x"); net.connect("rel.out", "pop.i")
+    net.connect("pop.spikes", "count.s")
+    net.record("pois.spikes", "gen.spikes", "pop.spikes", "ou.i", "count.rate")
+    return net
+
+
+def reference(net: Network, steps: int):
+    state = net.cast(net.init_state(), jnp.float32)
+    return jax.jit(lambda s, p: net.run(s, None, p, steps=steps))(state, net.cast(net.params, jnp.float32))
+
+
+def test_integer_state_leaves_keep_their_dtype():
+    state = source_network().init_state()
+    assert state["pois.key"].dtype == np.uint32 and state["pois.key"].shape == (2, 2)
+    assert state["rel.key"].dtype == np.uint32 and state["gen.t"].dtype == np.int32
+    assert state["pop.v_rel"].dtype == np.float64
+
+
+def test_run_without_inputs_needs_steps():
+    net = source_network()
+    with pytest.raises(ValueError, match="has no inputs: pass steps=T"):
+        net.run(net.init_state())
+
+
+@pytest.mark.parametrize("target", ["host", "c"])
+def test_spike_trains_bit_exact_and_resume_exact(target, tmp_path):
+    net = source_network()
+    ref_state, ref = reference(net, T)
+    assert 0 < float(np.sum(ref["pois.spikes"])) and float(np.sum(ref["gen.spikes"])) == 4 * 2      # 4 given spikes, in each batch row
+    session = load_any(compile_network(net, tmp_path / "src.aot", target=target))
+    s0 = session.init_state()
+    final, out = session.run(s0, {}, steps=T)
+    for name in ("pois.spikes", "gen.spikes", "pop.spikes"):
+        np.testing.assert_array_equal(out[name], np.asarray(ref[name]), err_msg=f"{target} {name}")
+    for name in ("pois.key", "ou.key", "rel.key", "gen.t"):
+        assert final[name].dtype == s0[name].dtype
+        np.testing.assert_array_equal(final[name], np.asarray(ref_state[name]), err_msg=name)
+    np.testing.assert_array_equal(final["count.counts"], out["pop.spikes"].sum(axis=0))
+    np.testing.assert_allclose(out["ou.i"], np.asarray(ref["ou.i"]), rtol=1e-4, atol=1e-3)
+    # save mid-run, load, continue: the same as the uninterrupted run, bit for bit
+    mid, first = session.run(s0, {}, steps=100)
+    session.save_state(mid, tmp_path / "mid.npz")
+    rest_state, rest = session.run(session.load_state(tmp_path / "mid.npz"), {}, steps=T - 100)
+    for name in final:
+        np.testing.assert_array_equal(rest_state[name], final[name], err_msg=name)
+    for name in out:
+        np.testing.assert_array_equal(np.concatenate([first[name], rest[name]]), out[name], err_msg=name)
+
+
+def test_poisson_rate_is_a_runtime_parameter(tmp_path):
+    net = Network("pois_only", dt=0.1)
+    net.add(PoissonSource("p", 50, rate=100.0, seed=9))
+    net.record("p.spikes")
+    session = load_any(compile_network(net, tmp_path / "p.aot", target="host"))
+    _, low = session.run(session.init_state(), {}, steps=2000)
+    session.set_params(**{"p.rate": 1000.0})
+    _, high = session.run(session.init_state(), {}, steps=2000)
+    assert 5 * low["p.spikes"].sum() < high["p.spikes"].sum()       # ~1000 vs ~10000 spikes
+    net.set_params(**{"p.rate": 1000.0})
+    _, ref = jax.jit(lambda s, p: net.run(s, None, p, steps=2000))(net.cast(net.init_state(), jnp.float32),
+                                                                     net.cast(net.params, jnp.float32))
+    np.testing.assert_array_equal(high["p.spikes"], np.asarray(ref["p.spikes"]))
+    with pytest.raises(ValueError, match="rate"):
+        session.set_params(**{"p.rate": -1.0})
+
+
+def test_bad_source_arguments_are_refused():
+    with pytest.raises(ValueError, match="unit 1 has two spikes in step 3"):
+        SpikeGenerator("g", 4, [1, 1], [0.3, 0.31], dt=0.1)
+    with pytest.raises(ValueError, match="`indices` must be integers in"):
+        SpikeGenerator("g", 4, [4], [0.3], dt=0.1)
+    with pytest.raises(ValueError, match="`rate` must be >= 0 Hz"):
+        PoissonSource("p", 3, rate=-5.0)
+    with pytest.raises(ValueError, match="p_release_mean"):
+        DenseSynapse("d", (3, 3), p_release_mean=1.5)
