@@ -34,7 +34,7 @@ import numpy as np
 import tvm
 import tvm_ffi
 
-from aotsnn.export.codegen.device_loop import Copy, DeviceLoop, Output, Stage
+from aotsnn.export.codegen.device_loop import DeviceLoop, Output, Stage
 from aotsnn.export.codegen.driver import GROUPS, TABLE_PREFIX, _c_array, checked_leaves_source, entry_arguments
 from aotsnn.export.errors import ExportError
 from aotsnn.export.frontend.lower import Layout
