@@ -11,10 +11,12 @@ Workloads (aotsnn.workloads):
                are split across threads (from 32,768 elements), every CPU vs 1 thread
   demo         the 300-neuron E/I demo network, also stepped from a Python loop (session.step,
                session.stepper().advance and jax.jit(net.apply)), to show what one compiled call
-               over T steps saves and what the stateful fast path costs per step
+               over T steps saves and what the stateful fast path costs per step; onnxruntime
+               running the artifact's step.onnx the same way; and batches of 1, 4 and 16 samples
+               (steps x samples per second)
 Peers, same machine and run: jax.jit of the same network with the time loop in lax.scan (CPU),
-and, for COBA, Brian2 cpp_standalone (its own interpreter: --brian-python or BRIAN2_PYTHON; see
-bench/README.md). Each figure is the best of 3 timed runs after a warm-up. For every aotsnn run
+and, for COBA, Brian2 cpp_standalone and NEST 3.10 (each in its own interpreter: --brian-python
+or BRIAN2_PYTHON, --nest-python or NEST_PYTHON; see bench/README.md). Each figure is the best of 3 timed runs after a warm-up. For every aotsnn run
 the table gives the bytes that must move per step (event-driven: the weight rows of the neurons
 that spiked, plus state read and written once), the achieved bandwidth and its fraction of the
 measured copy bandwidth. Results go to results.json and plots to *.png under --out.
@@ -118,6 +120,49 @@ def run_brian2(python: str, n: int, steps: int, workdir: Path) -> dict | str:
     return {"wall_s": data["run_s"], "steps": steps, "spikes": float(data["spikes"])}
 
 
+def run_nest(python: str, n: int, steps: int) -> dict | str:
+    script = Path(__file__).parent / "nest_coba.py"
+    result = subprocess.run([python, str(script), "--n", str(n), "--duration", str(steps * 1e-4)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        return f"NEST failed: {result.stderr.strip().splitlines()[-1] if result.stderr.strip() else result.returncode}"
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    return {"wall_s": data["run_s"], "steps": steps, "spikes": float(data["spikes"])}
+
+
+def onnx_loop(path: Path, state, inputs, steps: int) -> dict:
+    """Steps/s of onnxruntime running the artifact's step.onnx from a Python loop (one session)."""
+    import onnxruntime
+
+    session = load(path)
+    ort = onnxruntime.InferenceSession(str(path / "step.onnx"), providers=["CPUExecutionProvider"])
+    names = [i.name for i in ort.get_inputs()]
+    params = {k: v.astype(np.float32) for k, v in session.params.items()}
+    per_step = [{k: v[t].astype(np.float32) for k, v in inputs.items()} for t in range(steps)]
+    state_names = [n for n, _ in session.layout["state"]]
+
+    def loop():
+        current = {k: v.astype(np.float32) for k, v in state.items()}
+        for x in per_step:
+            feed = {**params, **current, **x}
+            results = ort.run(None, {name: feed[name] for name in names})
+            current = dict(zip(state_names, results[:len(state_names)]))
+
+    return {"wall_s": best_of(loop), "steps": steps, "spikes": float("nan")}
+
+
+def batch_rows(workdir: Path, steps: int) -> list[tuple[int, dict]]:
+    """(batch, result) of the demo network at batch 1, 4 and 16; steps counts steps x samples."""
+    from aotsnn.demo import build_ei_network, demo_inputs
+
+    rows = []
+    for batch in (1, 4, 16):
+        net = build_ei_network(batch=batch)
+        result = run_aotsnn(net, net.init_state(), demo_inputs(net, steps), workdir, f"demo_b{batch}")[0]
+        rows.append((batch, {**result, "steps": result["steps"] * batch}))
+    return rows
+
+
 def step_loops(net, state, inputs, workdir: Path, steps: int) -> tuple[dict, dict, dict]:
     """Steps/s of session.step, of a Stepper's advance (the stateful fast path: the same input
     buffers refilled every step) and of jax.jit(net.apply), each called from a Python loop."""
@@ -163,6 +208,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps and sizes (a smoke run)")
     parser.add_argument("--brian-python", default=os.environ.get("BRIAN2_PYTHON"))
+    parser.add_argument("--nest-python", default=os.environ.get("NEST_PYTHON"))
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
     out = Path(args.out)
@@ -201,6 +247,9 @@ def main() -> None:
         add("coba", "aotsnn (dense event)", run_aotsnn(net, state, inputs, tmp, "coba_dense", 0.0)[0], jax_row, brian)
         add("coba", "jax.jit(lax.scan)", jax_row, jax_row, brian)
         add("coba", "Brian2 cpp_standalone", brian, jax_row, brian)
+        nest = run_nest(args.nest_python, 4000, steps) if args.nest_python else \
+            "no NEST interpreter (--nest-python or NEST_PYTHON): row skipped"
+        add("coba", "NEST 3.10 aeif_cond_exp", nest, jax_row, brian)
 
         print("feed-forward 784-512-10 ...", flush=True)
         net = workloads.feedforward_network()
@@ -220,6 +269,10 @@ def main() -> None:
         add("demo E/I 300", "aotsnn step() in a loop", artifact_loop, jax_row)
         add("demo E/I 300", "aotsnn stepper().advance() in a loop", advance_loop, jax_row)
         add("demo E/I 300", "jax.jit(step) in a loop", jax_loop, jax_row)
+        add("demo E/I 300", "onnxruntime step.onnx in a loop",
+            onnx_loop(tmp / "demo.aot", state, inputs, min(steps, 500)), jax_row)
+        for batch, result in batch_rows(tmp, steps):
+            add(f"demo batch {batch}", "aotsnn run() (steps x samples)", result)
 
         print("size sweep ...", flush=True)
         for n in sizes:
@@ -246,14 +299,15 @@ def main() -> None:
     print(f"\n{platform.machine()}, {os.cpu_count()} cores, copy bandwidth {copy_bw / 1e9:.1f} GB/s, {steps} steps "
           f"of 0.1 ms")
     print(f"{'workload':<14} {'runner':<26} {'steps/s':>10} {'sim s/wall s':>12} {'vs jax':>7} {'vs brian2':>9} "
-          f"{'spikes':>8} {'== jax':>6} {'GB/s':>6} {'of copy':>7}")
+          f"{'spikes':>8} {'== jax':>6} {'GB/s':>6} {'of copy':>7} {'compile s':>9}")
     for r in rows:
         bw = r["bandwidth"]
         fmt = lambda x, spec: "-" if x is None else format(x, spec)
         print(f"{r['workload']:<14} {r['runner']:<26} {r['steps_per_s']:>10,.0f} {r['sim_per_wall']:>12.3f} "
               f"{fmt(r['vs_jax'], '.2f'):>7} {fmt(r['vs_brian2'], '.2f'):>9} {r['spikes']:>8.0f} "
               f"{'-' if 'identical_to_jax' not in r else ('yes' if r['identical_to_jax'] else 'no'):>6} "
-              f"{fmt(None if bw is None else bw / 1e9, '.2f'):>6} {fmt(None if bw is None else bw / copy_bw, '.1%'):>7}")
+              f"{fmt(None if bw is None else bw / 1e9, '.2f'):>6} {fmt(None if bw is None else bw / copy_bw, '.1%'):>7} "
+              f"{fmt(r['compile_s'], '.1f'):>9}")
     (out / "results.json").write_text(json.dumps({"copy_bandwidth": copy_bw, "steps": steps, "rows": rows}, indent=2))
     plot(rows, out)
 
