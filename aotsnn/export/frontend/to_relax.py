@@ -72,6 +72,9 @@ class RelaxBackend:
     def unary(self, name: str, x: Tensor):
         if name == "exp" and x.dtype == "float32":     # vectorisable ~1 ulp exp (aotsnn.export.kernels.exp_f32)
             return self.bb.emit(self.bb.call_te(exp_f32, x.value))
+        if name == "exp" and x.dtype in ("float16", "bfloat16"):   # the same in float32, rounded once to x's type
+            wide = self._emit(R.astype(x.value, "float32"))
+            return self._emit(R.astype(self.bb.emit(self.bb.call_te(exp_f32, wide)), x.dtype))
         return self._emit(UNARY[name](x.value))
 
     def binary(self, name: str, a: Tensor, b: Tensor):
