@@ -248,3 +248,14 @@ def test_the_driver_cross_compiles_for_aarch64_linux(tmp_path, monkeypatch):
     needed = [line for line in header.splitlines() if "(NEEDED)" in line]
     assert needed and not any("OpenCL" in line for line in needed), needed
     assert "__tvm_ffi_aotsnn_run" in header and " clBuildProgram" not in header
+
+
+@needs_device
+def test_aotsnn_verify_passes_the_demo_on_host_and_opencl(tmp_path, capsys):
+    """The command a user runs: `aotsnn verify --targets host,opencl` on the default model (the
+    300-neuron demo network) passes on both, with identical spike trains."""
+    from aotsnn.cli import main
+
+    assert main(["verify", "--targets", "host,opencl", "--steps", "200", "--quiet", "--out-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("PASS") >= 2 and "identical, identical" in out and "OpenCL" in out
