@@ -5,12 +5,17 @@
  * of `num_task`. TVM's own runtime fills that pointer in when it loads a module; tvm_ffi does
  * not, so this file provides the implementation and aotsnn_run installs it.
  *
- * Workers spin for a short while after each task (a parallel loop is usually followed by
- * another within microseconds) and then sleep on a condition variable, so an idle artifact
- * costs no CPU. A launch from a second thread while the pool is busy runs serially on the
- * caller (two sessions in two threads never wait on each other or share a chunk). Chunks are
- * disjoint and each computes the same values in the same order as a serial run, so the result
- * does not depend on the number of threads.
+ * Chunks are claimed, not assigned: the launching thread and every worker take the next
+ * unclaimed chunk (an atomic counter) until none is left, and the launch ends when every chunk
+ * is done. So a worker that the OS has not scheduled (a loaded machine: other processes on the
+ * cores) leaves its chunks to the others instead of making everyone wait for it, and a run is
+ * never much slower than with one thread. Workers spin for a short while after each launch (a
+ * parallel loop is usually followed by another within microseconds), yielding the CPU as they
+ * spin, and then sleep on a condition variable, so an idle artifact costs no CPU. A launch from
+ * a second thread while the pool is busy runs serially on the caller (two sessions in two
+ * threads never wait on each other or share a chunk). Chunks are disjoint and each computes the
+ * same values in the same order as a serial run, so the result does not depend on the number of
+ * threads nor on which thread ran which chunk.
  *
  * The pool starts on the first parallel launch with aotsnn_threads() workers (set by
  * aotsnn_set_threads, else the environment variable AOTSNN_NUM_THREADS, else the CPUs this
@@ -32,7 +37,8 @@
 #endif
 
 #define MAX_THREADS 64
-#define SPIN_ROUNDS 200000
+#define SPIN_ROUNDS 20000       /* pauses before a worker sleeps (tens of microseconds) */
+#define YIELD_EVERY 256         /* spinning threads give the CPU away this often */
 
 typedef struct { void *sync_handle; int32_t num_task; } TVMParallelGroupEnv;
 typedef int32_t (*FTVMParallelLambda)(int task_id, TVMParallelGroupEnv *penv, void *cdata);
@@ -44,7 +50,11 @@ static pthread_t workers[MAX_THREADS];
 static int n_workers = 0;            /* started workers (threads - 1) */
 static int wanted_threads = 0;       /* 0: not decided yet */
 static atomic_uint generation;       /* bumped once per launch */
-static atomic_int pending;           /* workers still running the current launch */
+/* The claims of the current launch in one word, so a claim and the launch it belongs to are
+   read together: launch number (bits 32-63) | chunks of the launch (16-31) | next unclaimed
+   chunk (0-15). Between launches the chunk count is 0, so every claim fails. */
+static _Atomic uint64_t claims;
+static atomic_int done_tasks;        /* chunks of the current launch that have finished */
 static atomic_int stopping;
 static atomic_int failed;
 static FTVMParallelLambda job;
@@ -71,22 +81,38 @@ int aotsnn_threads(void) {
 
 static unsigned generation_at_start;   /* what new workers have seen: set before they are created */
 
+/* Run unclaimed chunks of the current launch until none is left. A claim is valid when its
+   chunk is below the count in the same word; the launcher publishes the job before the word
+   (release) and the claim reads it (acquire), and the launch cannot end before a validly claimed
+   chunk is done, so the job read after a valid claim is the launch's own. */
+static void run_chunks(void) {
+  for (;;) {
+    const uint64_t claim = atomic_fetch_add_explicit(&claims, 1, memory_order_acq_rel);
+    const unsigned task = (unsigned)(claim & 0xffffu), tasks = (unsigned)((claim >> 16) & 0xffffu);
+    if (task >= tasks) return;
+    if (job((int)task, &job_env, job_data) != 0) atomic_store(&failed, 1);
+    atomic_fetch_add_explicit(&done_tasks, 1, memory_order_release);
+  }
+}
+
 static void *worker_main(void *arg) {
-  int id = (int)(intptr_t)arg;
+  (void)arg;
   unsigned seen = generation_at_start;
   for (;;) {
     unsigned now;
     long spins = 0;
     while ((now = atomic_load_explicit(&generation, memory_order_acquire)) == seen && !atomic_load(&stopping)) {
-      if (++spins < SPIN_ROUNDS) { CPU_RELAX(); continue; }
+      if (++spins < SPIN_ROUNDS) {
+        if (spins % YIELD_EVERY == 0) sched_yield(); else CPU_RELAX();
+        continue;
+      }
       pthread_mutex_lock(&sleep_lock);
       while (atomic_load(&generation) == seen && !atomic_load(&stopping)) pthread_cond_wait(&wake, &sleep_lock);
       pthread_mutex_unlock(&sleep_lock);
     }
     if (atomic_load(&stopping)) return NULL;
     seen = now;
-    if (id < job_env.num_task && job(id, &job_env, job_data) != 0) atomic_store(&failed, 1);
-    atomic_fetch_sub_explicit(&pending, 1, memory_order_release);
+    run_chunks();
   }
 }
 
@@ -140,13 +166,19 @@ int32_t aotsnn_parallel_launch(FTVMParallelLambda flambda, void *cdata, int32_t 
   } else {
     job = flambda; job_data = cdata; job_env.sync_handle = NULL; job_env.num_task = tasks;
     atomic_store(&failed, 0);
-    atomic_store_explicit(&pending, n_workers, memory_order_relaxed);
-    atomic_fetch_add_explicit(&generation, 1, memory_order_release);
+    atomic_store_explicit(&done_tasks, 0, memory_order_relaxed);
+    const unsigned launch = atomic_load_explicit(&generation, memory_order_relaxed) + 1u;   /* only we bump it */
+    atomic_store_explicit(&claims, ((uint64_t)launch << 32) | ((uint64_t)tasks << 16), memory_order_release);
+    atomic_store_explicit(&generation, launch, memory_order_release);   /* wakes the workers */
     pthread_mutex_lock(&sleep_lock);
     pthread_cond_broadcast(&wake);
     pthread_mutex_unlock(&sleep_lock);
-    rc = flambda(0, &job_env, cdata);
-    while (atomic_load_explicit(&pending, memory_order_acquire) != 0) CPU_RELAX();
+    run_chunks();                                                   /* the launcher works too */
+    long spins = 0;
+    while (atomic_load_explicit(&done_tasks, memory_order_acquire) != tasks) {
+      if (++spins % YIELD_EVERY == 0) sched_yield(); else CPU_RELAX();    /* a chunk another thread claimed */
+    }
+    atomic_store_explicit(&claims, (uint64_t)launch << 32, memory_order_relaxed);   /* 0 chunks: late claims fail */
     if (atomic_load(&failed)) rc = -1;
   }
   pthread_mutex_unlock(&pool_lock);
