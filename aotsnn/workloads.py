@@ -6,7 +6,9 @@ synapses with exponential decay (tau_e = 5 ms, tau_i = 10 ms, E_e = 0 mV, E_i = 
 increments w_e = 0.6, w_i = 6.7), membrane tau 20 ms, rest and reset -60 mV, threshold -50 mV
 (rheobase -50.5 mV, slope 0.5 mV: close to the LIF of the original), refractory 5 ms, a constant
 drive of 20 mV (R = 1 GOhm, I = 20 pA), dt = 0.1 ms. Initial V uniform in [-60, -50] mV.
-bench/brian2_coba.py states the same equations for Brian2.
+bench/brian2_coba.py states the same equations for Brian2. `coba_network(drive="poisson")`
+replaces the constant external drive by Poisson trains inside the network (COBA_POISSON) of the
+same mean current, so the artifact runs without inputs.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import numpy as np
 
 from aotsnn.components.initializers import gaussian
 from aotsnn.components.somas.exponential import ExponentialSoma
+from aotsnn.components.sources import PoissonSource
 from aotsnn.components.somas import RefractoryExponentialSoma
 from aotsnn.components.synapses.conductance import ExponentialSynapse
 from aotsnn.network import Network
@@ -21,6 +24,10 @@ from aotsnn.network import Network
 COBA = dict(tau_m=20.0, v_rest=-60.0, v_reset=-60.0, v_threshold=-50.0, v_rheobase=-50.5, delta_t=0.5,
             refractory=5.0, tau_e=5.0, tau_i=10.0, e_e=0.0, e_i=-80.0, w_e=0.6, w_i=6.7, drive=20.0,
             p_conn=0.02, dt=0.1)
+# Internal drive: n Poisson trains per population at `rate` [Hz] into every unit through a
+# current-based exponential synapse (tau_e) of `g` pA per spike: mean n r tau g = 100 * 40 Hz *
+# 5 ms * 1 pA = 20 pA, COBA's constant drive, with shot noise of about 6 pA.
+COBA_POISSON = dict(n=100, rate=40.0, g=1.0)
 
 
 def coba_soma(name: str, n: int) -> RefractoryExponentialSoma:
@@ -32,7 +39,13 @@ def coba_soma(name: str, n: int) -> RefractoryExponentialSoma:
                                      cooldown=c["refractory"])
 
 
-def coba_network(n: int = 4000, *, seed: int = 0) -> Network:
+def coba_network(n: int = 4000, *, seed: int = 0, drive: str = "current") -> Network:
+    """COBA with n neurons (80% excitatory). `drive="current"`: inputs `drive_exc`, `drive_inh`
+    [pA] (`coba_inputs`: 20 pA). `drive="poisson"`: no inputs; PoissonSource `poisson_<pop>`
+    (COBA_POISSON["n"] units at COBA_POISSON["rate"] Hz, seeds seed + 10, seed + 11) into <pop>
+    through the current-based ExponentialSynapse `in_<pop>` (tau_e, g_syn_bar COBA_POISSON["g"] pA)."""
+    if drive not in ("current", "poisson"):
+        raise ValueError(f"coba_network: `drive` must be 'current' or 'poisson', got {drive!r}.")
     c = COBA
     sizes = {"exc": n * 4 // 5, "inh": n - n * 4 // 5}
     net = Network("coba", dt=c["dt"])
@@ -41,10 +54,19 @@ def coba_network(n: int = 4000, *, seed: int = 0) -> Network:
         net.add(ExponentialSynapse(f"{pre[0]}{post[0]}", (sizes[pre], sizes[post]),     # unit weights
                                    tau_decay=c["tau_e"] if exc else c["tau_i"], g_syn_bar=c["w_e"] if exc else c["w_i"],
                                    syn_rest=c["e_e"] if exc else c["e_i"], p_conn=c["p_conn"], seed=seed + i))
+    if drive == "poisson":
+        ext = COBA_POISSON
+        for j, (pop, size) in enumerate(sizes.items()):
+            net.add(PoissonSource(f"poisson_{pop}", ext["n"], rate=ext["rate"], seed=seed + 10 + j))
+            net.add(ExponentialSynapse(f"in_{pop}", (ext["n"], size), tau_decay=c["tau_e"], g_syn_bar=ext["g"],
+                                       syn_rest=None))
     for pop, size in sizes.items():
         net.add(coba_soma(pop, size))
-        net.add_input(f"drive_{pop}", (size,))
-        net.connect(f"drive_{pop}", f"{pop}.i")
+        if drive == "poisson":
+            net.project(f"poisson_{pop}", f"in_{pop}", pop)
+        else:
+            net.add_input(f"drive_{pop}", (size,))
+            net.connect(f"drive_{pop}", f"{pop}.i")
     for pre, post in (("exc", "exc"), ("exc", "inh"), ("inh", "exc"), ("inh", "inh")):
         net.project(pre, f"{pre[0]}{post[0]}", post)
     net.record("exc.spikes", "inh.spikes")

@@ -6,6 +6,7 @@ trigger, a trigger has no row, or a message differs from the table.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -20,7 +21,9 @@ import pytest
 
 import reliability_support as support
 from aotsnn.components.somas.exponential import ExponentialSoma
+from aotsnn.components.sources import PoissonSource, SpikeGenerator
 from aotsnn.components.synapses.conductance import ExponentialSynapse
+from aotsnn.components.synapses.dense import DenseSynapse
 from aotsnn.export import ExportError, compile_network
 from aotsnn.network import Network
 from aotsnn.runtime import ArtifactError, load
@@ -172,10 +175,18 @@ TRIGGERS: dict[str, Callable[[Context], object]] = {
     "net-args-not-a-dict": lambda ctx: support.small_net().run(None, _net_inputs(5)),
     "net-run-time-axis": lambda ctx: support.small_net().run(support.small_net().init_state(),
                                                              {k: v[0] for k, v in _net_inputs(1).items()}),
+    "net-run-no-inputs": lambda ctx: _sourced_network().run(_sourced_network().init_state()),
+    "source-rate-negative": lambda ctx: PoissonSource("pois", 3, rate=-5.0),
+    "source-seed": lambda ctx: PoissonSource("pois", 3, seed=-1),
+    "release-probability": lambda ctx: DenseSynapse("rel", (3, 3), p_release_mean=1.5),
+    "generator-two-spikes": lambda ctx: SpikeGenerator("gen", 4, [1, 1], [0.3, 0.31], dt=0.1),
+    "generator-index": lambda ctx: SpikeGenerator("gen", 4, [4], [0.3], dt=0.1),
+    "generator-too-long": lambda ctx: SpikeGenerator("gen", 4, [1], [1e6], dt=0.1),
     # compiling
     "target-unknown": lambda ctx: compile_network(support.small_net(), ctx.tmp / "x.aot", target="gpu9000"),
     "precision-unknown": lambda ctx: compile_network(support.small_net(), ctx.tmp / "x.aot", precision="int8"),
     "compile-not-a-network": lambda ctx: compile_network("ei_demo", ctx.tmp / "x.aot"),
+    "compile-random-on-gpu": lambda ctx: compile_network(_sourced_network(), ctx.tmp / "x.aot", target="opencl"),
     "compile-over-a-directory": lambda ctx: compile_network(support.small_net(), Path(__file__).parent),
     # loading an artifact
     "manifest-missing": lambda ctx: load(ctx.tmp),
@@ -227,6 +238,14 @@ TRIGGERS: dict[str, Callable[[Context], object]] = {
     "steps-disagree": lambda ctx: ctx.session.run(ctx.state, ctx.inputs, steps=4),
     "run-too-large": lambda ctx: ctx.session.run(ctx.state, {k: np.broadcast_to(v[:1], (10**10, *v.shape[1:]))
                                                              for k, v in ctx.inputs.items()}),
+    "run-no-inputs": lambda ctx: _sourced_session().run(_sourced_session().init_state(), {}),
+    "record-not-a-list": lambda ctx: ctx.session.run(ctx.state, ctx.inputs, record="exc.spikes"),
+    "record-unknown-output": lambda ctx: ctx.session.run(ctx.state, ctx.inputs, record=["exc.v"]),
+    "record-kind": lambda ctx: ctx.session.run(ctx.state, ctx.inputs, record=["exc.spikes:hist"]),
+    "record-twice": lambda ctx: ctx.session.run(ctx.state, ctx.inputs, record=["exc.spikes:rate", "exc.spikes:rate"]),
+    "run-every": lambda ctx: ctx.session.run(ctx.state, ctx.inputs, record=["exc.spikes"], every=0),
+    "run-chunk": lambda ctx: ctx.session.run(ctx.state, ctx.inputs, chunk=0),
+    "run-stream-steps": lambda ctx: ctx.session.run(ctx.state, lambda start, n: ctx.inputs),
     "step-time-axis": lambda ctx: ctx.session.step(ctx.state, ctx.inputs),
     "state-not-a-dict": lambda ctx: ctx.session.run(None, ctx.inputs),
     "state-other-model": lambda ctx: ctx.session.run({"exc.v": ctx.state["exc.v_rel"]}, ctx.inputs),
@@ -258,6 +277,20 @@ TRIGGERS: dict[str, Callable[[Context], object]] = {
     "bundle-threads": lambda ctx: setattr(_bundle_session(), "threads", 2),
     "bundle-stepper": lambda ctx: _bundle_session().stepper(),
 }
+
+
+def _sourced_network() -> Network:
+    """A network driven only by its own Poisson source (no inputs)."""
+    net = Network("sourced", dt=0.1)
+    net.add(PoissonSource("pois", 4, rate=100.0))
+    net.record("pois.spikes")
+    return net
+
+
+@functools.lru_cache(maxsize=None)
+def _sourced_session():
+    """A host session of `_sourced_network` (compiled once per process)."""
+    return load(compile_network(_sourced_network(), support._WORKDIR / "sourced.aot"))
 
 
 def _bundle_session():

@@ -36,6 +36,22 @@ def test_twenty_thousand_steps_in_a_thousand_calls_do_not_grow_memory(small_arti
     assert growth < RSS_GROWTH_BOUND_MIB, f"RSS grew by {growth:.2f} MiB:\n{result.stdout}"
 
 
+PEAK_RSS_BOUND_MIB = 200.0
+
+
+def test_a_million_steps_of_the_demo_with_internal_poisson_drive_stay_under_200_mib():
+    """Issue 14's bound: 10^6 steps of the demo with its Poisson drive inside the artifact and a
+    spike-count monitor (and the same with inputs streamed per chunk) in a process that holds only
+    the runtime: peak RSS under 200 MiB, finite, spiking."""
+    result = subprocess.run([sys.executable, str(LONG_RUN), "--json"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    runs = json.loads(result.stdout.strip().splitlines()[-1])
+    assert sorted(runs) == ["inputs", "internal"]
+    for label, rows in runs.items():
+        assert rows[-1]["steps"] == 1_000_000 and rows[-1]["finite"] and rows[-1]["spikes"] > 10**6, label
+        assert rows[-1]["peak_rss_mib"] < PEAK_RSS_BOUND_MIB, f"{label}:\n{result.stdout}"
+
+
 SOMAS = (ExponentialSoma, RefractoryExponentialSoma, AdaptiveExponentialSoma, SimplifiedAdaptiveExponentialSoma)
 
 

@@ -11,10 +11,18 @@ produces the same bits (threefry is uint32 adds, rotations and xors; the uniform
 (bits >> 9 | 0x3F800000) read as a float, minus 1: exact everywhere). Uniform draws are always
 float32, whatever the precision, so a float64 reference draws the same numbers; normal draws
 go through erf_inv (log, sqrt), exact only to the target's tolerance.
+
+Seeds. A component's stream is derived from its `seed` *and its name*: row b of its initial
+keys is split(fold_in(PRNGKey(seed), crc32(name)), batch)[b]. So two components with the same
+seed (the default 0 included) draw independent streams, and one component draws the same
+stream in every network that gives it the same name, seed and batch. Renaming a component
+changes its numbers; the batch rows of one component are independent streams too.
 """
 from __future__ import annotations
 
 from typing import Any, Callable
+
+import zlib
 
 import jax
 import jax.numpy as jnp
@@ -23,12 +31,20 @@ import numpy as np
 IMPL = "threefry2x32"
 
 
-def initial_keys(seed: int, batch: int) -> np.ndarray:
-    """(batch, 2) uint32: row b is the key data of split(PRNGKey(seed), batch)[b]."""
+def check_seed(label: str, seed: Any) -> int:
+    """`seed` as an int in [0, 2**32), or a ValueError naming the component `label`."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2 ** 32:
-        raise ValueError(f"`seed` must be an integer in [0, 2**32), got {seed!r}.")
+        raise ValueError(f"In {label}: `seed` must be an integer in [0, 2**32), got {seed!r}.")
+    return int(seed)
+
+
+def initial_keys(seed: int, batch: int, stream: str) -> np.ndarray:
+    """(batch, 2) uint32: row b is the key data of split(fold_in(PRNGKey(seed), crc32(stream)), batch)[b];
+    `stream` is the component's name (see the module docstring)."""
+    seed = check_seed(repr(stream), seed)
     with jax.ensure_compile_time_eval():         # init_state is also called while a step is traced
-        keys = jax.random.split(jax.random.key(int(seed), impl=IMPL), batch)
+        root = jax.random.fold_in(jax.random.key(seed, impl=IMPL), zlib.crc32(stream.encode()))
+        keys = jax.random.split(root, batch)
         return np.asarray(jax.random.key_data(keys), np.uint32).reshape(batch, 2)
 
 

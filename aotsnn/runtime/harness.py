@@ -34,6 +34,7 @@ import numpy as np
 from aotsnn.runtime.artifact import Artifact, open_artifact
 from aotsnn.runtime.checks import LayoutChecks, integer_state_of
 from aotsnn.runtime.format import (MANIFEST, SEAL, ArtifactError, arrays_from_file, manifest_digest, sha256_of)
+from aotsnn.runtime.monitors import Recording
 from aotsnn.runtime.params import ParamChecker
 from aotsnn.runtime.statefile import StateFiles
 from aotsnn.targets import require
@@ -43,7 +44,7 @@ HARNESS_SECONDS = 600
 GROUPS = ("params", "state", "inputs", "outputs")
 
 
-class HarnessSession(LayoutChecks, StateFiles):
+class HarnessSession(Recording, LayoutChecks, StateFiles):
     """A C bundle artifact and its parameters; every run launches the harness once."""
 
     def __init__(self, artifact: Artifact) -> None:
@@ -187,9 +188,11 @@ class HarnessSession(LayoutChecks, StateFiles):
             return {name: (work / name).read_bytes() for name in names}
 
     # -- running --------------------------------------------------------------------------------
-    def run(self, state: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray], *,
-            steps: int | None = None, check_finite: bool = True) -> tuple[dict, dict]:
-        """Advance T steps in one `<model>_run`; inputs (T, batch, ...) -> outputs (T, batch, ...)."""
+    # `run` (aotsnn.runtime.monitors.Recording), the host Session's interface: one launch, or one
+    # launch per chunk with monitors.
+    def _run_once(self, state: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray], steps: int | None,
+                  check_finite: bool) -> tuple[dict, dict]:
+        """T steps in one `<model>_run`; inputs (T, batch, ...) -> outputs (T, batch, ...)."""
         steps = self._check_run(state, inputs, steps, check_finite)
         if steps == 0:      # no step to take (and C has no zero-length arrays for the harness to read)
             return {k: v.copy() for k, v in state.items()}, self._empty_outputs()

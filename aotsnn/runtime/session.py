@@ -28,6 +28,7 @@ from aotsnn.runtime.checks import LayoutChecks, integer_state_of
 from aotsnn.runtime.dlpack import tensor
 from aotsnn.runtime.format import ArtifactError, arrays_from_file, numpy_dtype
 from aotsnn.runtime.library import check_identity, load_library
+from aotsnn.runtime.monitors import Recording
 from aotsnn.runtime.params import ParamChecker
 from aotsnn.runtime.statefile import StateFiles
 from aotsnn.runtime.stepper import Stepper
@@ -52,7 +53,7 @@ def aligned_copy(array: np.ndarray) -> np.ndarray:
     return out
 
 
-class Session(LayoutChecks, StateFiles):
+class Session(Recording, LayoutChecks, StateFiles):
     """A loaded artifact with its parameters; runs steps from any state the caller gives."""
 
     def __init__(self, artifact: Artifact) -> None:
@@ -143,15 +144,10 @@ class Session(LayoutChecks, StateFiles):
         return {n: arrays[n].copy() for n, _ in self.layout[group]}
 
     # -- running --------------------------------------------------------------------------------
-    def run(self, state: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray], *,
-            steps: int | None = None, check_finite: bool = True) -> tuple[dict, dict]:
-        """Advance T steps in one compiled call; inputs (T, batch, ...) -> outputs (T, batch, ...).
-
-        T is the length of the inputs' time axis; `steps` is required only when the model has no
-        inputs (and must agree with the inputs otherwise). T = 0 returns a copy of `state` and
-        empty outputs. `state` is not modified. With `check_finite`, NaN/Inf in the state or
-        the inputs are refused.
-        """
+    # `run` (aotsnn.runtime.monitors.Recording): one call, or chunks with monitors.
+    def _run_once(self, state: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray], steps: int | None,
+                  check_finite: bool) -> tuple[dict, dict]:
+        """T steps in one compiled call: every output (T, batch, ...)."""
         steps = self._check_run(state, inputs, steps, check_finite)
         new_state = {n: aligned_copy(state[n]) for n, _ in self.layout["state"]}
         ins = [np.ascontiguousarray(inputs[n]) for n, _ in self.layout["inputs"]]   # any alignment: read step by step

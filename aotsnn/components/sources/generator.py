@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from aotsnn.components.base import Component, Port, Tree
+from aotsnn.components.base import Component, Port, Tree, as_param
 
 MAX_TABLE = 1 << 22         # elements of the (steps + 1, n) spike table compiled into the step
 
@@ -17,7 +17,10 @@ class SpikeGenerator(Component):
 
     With step k = round(t / dt) (the step whose start is nearest to t), the output of step k is
 
-    $$s_j(k) = 1 \text{ if some } (j, t) \text{ has } \mathrm{round}(t/\mathrm{d}t) = k,\ 0 \text{ otherwise}$$
+    $$s_j(k) = a \text{ if some } (j, t) \text{ has } \mathrm{round}(t/\mathrm{d}t) = k,\ 0 \text{ otherwise}$$
+
+    with a = `amplitude` (default 1: a spike), a scalar run-time parameter (it also gives the
+    output the network's precision, as every parameter does).
 
     and no spikes after the last one (no period). The spikes are compiled into the step as a
     table of (last step + 2, n) rows, read at the step counter; `dt` [ms] must be the network's.
@@ -26,7 +29,7 @@ class SpikeGenerator(Component):
     Outputs: spikes (n,).
     """
 
-    def __init__(self, name: str, n: int, indices: Any, times: Any, *, dt: float) -> None:
+    def __init__(self, name: str, n: int, indices: Any, times: Any, *, dt: float, amplitude: Any = 1.0) -> None:
         super().__init__(name)
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
             raise ValueError(f"In {self.label}: `n` must be a positive integer, got {n!r}.")
@@ -56,9 +59,11 @@ class SpikeGenerator(Component):
         self.table = np.zeros((rows, self.n))
         self.table[steps, indices] = 1.0
         self.outputs = (Port("spikes", (self.n,)),)
+        self._params = {"amplitude": as_param(self.label, "amplitude", amplitude, ())}
+        self.validate_params(self._params)
 
     def default_params(self) -> dict[str, np.ndarray]:
-        return {}
+        return dict(self._params)
 
     def init_state(self, batch: int) -> dict[str, np.ndarray]:
         return {"t": np.zeros((batch,), np.int32)}
@@ -68,7 +73,8 @@ class SpikeGenerator(Component):
             raise ValueError(f"In {self.label}: built for dt = {self.dt:g} ms, but the network steps dt = {dt:g} ms.")
         t = state["t"]
         last = self.table.shape[0] - 1
-        dtype = jnp.result_type(float)
-        row = jax.lax.dynamic_slice(jnp.asarray(self.table, dtype), (t[0], 0), (1, self.n))
+        amplitude = jnp.asarray(params["amplitude"])
+        table = jnp.asarray(self.table, amplitude.dtype)
+        row = amplitude * jax.lax.dynamic_slice(table, (t[0], jnp.zeros((), t.dtype)), (1, self.n))  # one index dtype (x64)
         spikes = jnp.broadcast_to(row, (t.shape[0], self.n))
         return {"t": jnp.minimum(t + 1, last).astype(jnp.int32)}, {"spikes": spikes}

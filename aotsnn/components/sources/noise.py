@@ -27,8 +27,7 @@ class GaussianNoise(Component):
 
     def __init__(self, name: str, n: int, *, mean: Any = 0.0, std: Any = 1.0, seed: int = 0) -> None:
         super().__init__(name)
-        self.n, self.seed = _check_n(self.label, n), seed
-        random.initial_keys(seed, 1)
+        self.n, self.seed = _check_n(self.label, n), random.check_seed(self.label, seed)
         self.outputs = (Port("i", (self.n,)),)
         self._params = {"mean": as_param(self.label, "mean", mean, (self.n,)),
                         "std": as_param(self.label, "std", std, (self.n,))}
@@ -41,7 +40,7 @@ class GaussianNoise(Component):
         return dict(self._params)
 
     def init_state(self, batch: int) -> dict[str, np.ndarray]:
-        return {"key": random.initial_keys(self.seed, batch)}
+        return {"key": random.initial_keys(self.seed, batch, self.name)}
 
     def step(self, params: Tree, state: Tree, inputs: Tree, dt: float) -> tuple[Tree, Tree]:
         key, xi = random.normal(state["key"], (self.n,))
@@ -66,8 +65,7 @@ class OUNoise(Component):
     def __init__(self, name: str, n: int, *, mean: Any = 0.0, std: Any = 1.0, tau: Any = 10.0,
                  seed: int = 0) -> None:
         super().__init__(name)
-        self.n, self.seed = _check_n(self.label, n), seed
-        random.initial_keys(seed, 1)
+        self.n, self.seed = _check_n(self.label, n), random.check_seed(self.label, seed)
         self.outputs = (Port("i", (self.n,)),)
         self._params = {"mean": as_param(self.label, "mean", mean, (self.n,)),
                         "std": as_param(self.label, "std", std, (self.n,)),
@@ -82,7 +80,7 @@ class OUNoise(Component):
 
     def init_state(self, batch: int) -> dict[str, np.ndarray]:
         return {"x": np.broadcast_to(self._params["mean"], (batch, self.n)).copy(),
-                "key": random.initial_keys(self.seed, batch)}
+                "key": random.initial_keys(self.seed, batch, self.name)}
 
     def step(self, params: Tree, state: Tree, inputs: Tree, dt: float) -> tuple[Tree, Tree]:
         key, xi = random.normal(state["key"], (self.n,))

@@ -24,7 +24,8 @@ class PoissonSource(Component):
     spikes every step). u is float32 from jax.random's threefry (aotsnn.components.random), the
     product r dt 1e-3 is taken in float32, so the spike trains of every target equal the JAX
     reference bit for bit. `rate` (scalar or (n,)) is a run-time parameter: set_params changes it
-    without recompiling. State: `key` (batch, 2) uint32, one generator per batch row, from `seed`.
+    without recompiling. State: `key` (batch, 2) uint32, one generator per batch row, from `seed`
+    and the component's name (two sources with one seed draw independent trains: aotsnn.components.random).
     Outputs: spikes (n,).
     """
 
@@ -32,8 +33,7 @@ class PoissonSource(Component):
         super().__init__(name)
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
             raise ValueError(f"In {self.label}: `n` must be a positive integer, got {n!r}.")
-        self.n, self.seed = int(n), seed
-        random.initial_keys(seed, 1)        # checks the seed
+        self.n, self.seed = int(n), random.check_seed(self.label, seed)
         self.outputs = (Port("spikes", (self.n,)),)
         self._params = {"rate": as_param(self.label, "rate", rate, (self.n,))}
         self.validate_params(self._params)
@@ -45,7 +45,7 @@ class PoissonSource(Component):
         return dict(self._params)
 
     def init_state(self, batch: int) -> dict[str, np.ndarray]:
-        return {"key": random.initial_keys(self.seed, batch)}
+        return {"key": random.initial_keys(self.seed, batch, self.name)}
 
     def step(self, params: Tree, state: Tree, inputs: Tree, dt: float) -> tuple[Tree, Tree]:
         key, u = random.uniform(state["key"], (self.n,))

@@ -106,10 +106,22 @@ class DenseSynapse(WeightedSynapse):
     reads slot 0, rotates by one (slot k+1 -> k, the last slot emptied) and adds x into slot
     delays[i]-1 of input i. The read and write positions are thus fixed, so the state needs no
     index leaf and is complete. Inputs: x (n_in,). Outputs: out (n_out,) (pA into a soma).
+
+    Stochastic release (ngclearn's `p_release_mean`, without its crash): with p_release_mean
+    < 1, input i has a release probability p_i ~ U(p_release_mean - 0.1, p_release_mean + 0.1)
+    clipped to [0, 1] (drawn once from `seed`; the run-time parameter `p_release` (n_in,)), and
+    in every step its (delayed) input is transmitted only if released:
+
+    $$x_i \leftarrow x_i\,[u_i < p_i],\qquad u_i \sim U[0, 1)\ \text{(float32, threefry)}$$
+
+    one draw per input and batch row per step, shared by all its synapses (a presynaptic
+    release site). The key is the state leaf `key` (batch, 2) uint32 (aotsnn.components.random).
+    p_release_mean = 1 (the default) is deterministic and adds nothing. Within 0.1 of 0 or 1 the
+    clip moves the mean of p_i away from p_release_mean (0 gives p_i = max(U(-0.1, 0.1), 0)).
     """
 
     max_delay_steps: int = 0
-    stochastic: bool = False       # p_release_mean in (0, 1): stochastic release
+    stochastic: bool = False       # p_release_mean < 1: stochastic release
 
     def __init__(self, name: str, shape: tuple[int, int], *, max_delay_steps: int = 0,
                  delays: Any | None = None, p_release_mean: float = 1.0, **kwargs: Any) -> None:
@@ -118,8 +130,9 @@ class DenseSynapse(WeightedSynapse):
         self.inputs = (Port("x", (n_in,)),)
         self.outputs = (Port("out", (self.shape[1],)),)
         check_param(self.label, "p_release_mean", p_release_mean, P_RELEASE_RULE)
-        self.stochastic = 0.0 < float(p_release_mean) < 1.0
+        self.stochastic = float(p_release_mean) < 1.0
         if self.stochastic:
+            random.check_seed(self.label, self.seed)
             p = self.rng("release").uniform(p_release_mean - RELEASE_JITTER, p_release_mean + RELEASE_JITTER, n_in)
             self._params["p_release"] = np.clip(p, 0.0, 1.0)
         if not (isinstance(max_delay_steps, (int, np.integer)) and max_delay_steps >= 0):
@@ -147,7 +160,7 @@ class DenseSynapse(WeightedSynapse):
         return rules
 
     def init_state(self, batch: int) -> dict[str, np.ndarray]:
-        state = {"key": random.initial_keys(self.seed, batch)} if self.stochastic else {}
+        state = {"key": random.initial_keys(self.seed, batch, self.name)} if self.stochastic else {}
         if self.max_delay_steps:
             state["delay_buffer"] = np.zeros((batch, self.max_delay_steps, self.shape[0]))
         return state

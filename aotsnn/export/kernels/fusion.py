@@ -53,7 +53,7 @@ def schedule(funcs: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModule:
     # Kernels of random bits (jax.random's threefry: uint32 blocks) stay as their blocks: each round
     # reads its values twice, so inlining the chain (what the rules do first) duplicates the
     # expression at every round, exponentially (a 20-unit Poisson source did not compile in 10 min).
-    bits = {gv: f for gv, f in funcs.functions.items() if _has_random_bits(f)}
+    bits = {gv: f for gv, f in funcs.functions.items() if has_random_bits(f)}
     rest = tvm.IRModule({gv: f for gv, f in funcs.functions.items() if gv not in bits})
     with target:
         scheduled = dlight.ApplyDefaultSchedule(dlight.cpu.GEMV(), dlight.cpu.Reduction(), VectorizeElementwise())(rest)
@@ -62,7 +62,7 @@ def schedule(funcs: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModule:
     return scheduled
 
 
-def _has_random_bits(func) -> bool:
+def has_random_bits(func) -> bool:
     """True for a kernel with uint32 values (random bits: aotsnn.components.random)."""
     return '"uint32"' in func.script()
 

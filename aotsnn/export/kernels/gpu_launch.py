@@ -20,6 +20,7 @@ from tvm.s_tir import dlight
 from tvm.tirx.build import split_host_device_mods
 
 from aotsnn.export.errors import ExportError
+from aotsnn.export.kernels.fusion import has_random_bits
 from aotsnn.export.kernels.gpu_schedules import ElementwiseGPU, gpu_version
 
 
@@ -33,7 +34,18 @@ class GpuKernels:
 
 
 def schedule_gpu(funcs: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModule:
-    """Every kernel of `funcs` with a GPU schedule (ExportError naming those left without)."""
+    """Every kernel of `funcs` with a GPU schedule (ExportError naming those left without).
+
+    Kernels of random bits (jax.random's threefry: uint32 blocks) are refused: ElementwiseGPU
+    inlines their intermediate blocks, and each threefry round reads its values twice, so the
+    expression grows exponentially (the cuda build of a 100-unit PoissonSource passed 20 GB);
+    not inlining needs device scratch buffers, which the GPU drivers do not provide yet.
+    """
+    random = sorted(gv.name_hint for gv, func in funcs.functions.items() if has_random_bits(func))
+    if random:
+        raise ExportError(f"the kernels {', '.join(random[:3])} draw random numbers (uint32 threefry blocks: "
+                          "PoissonSource, noise, stochastic release), which the GPU targets cannot schedule yet; "
+                          "compile for 'host' or a C target.")
     replaced = {}
     for gv, func in funcs.functions.items():
         gpu = gpu_version(gv.name_hint, func)
