@@ -158,7 +158,8 @@ class Recording:
         is required), so inputs need not exist in memory at once.
         """
         inputs = {} if inputs is None else inputs
-        if record is None and every == 1 and chunk is None and not callable(inputs):
+        plain_every = type(every) is int and every == 1           # not True, not 1.0: those are refused below
+        if record is None and plain_every and chunk is None and not callable(inputs):
             return self._run_once(state, inputs, steps, check_finite)
         every = _positive(every, "every")
         monitors = parse_record(record, self.layout["outputs"], self.name)
