@@ -52,7 +52,9 @@ def compile_network(net: "Network", out: str | os.PathLike, *, target: str = "ho
         raise ValueError(f"`compile_path` must be one of {COMPILE_PATHS}, got {compile_path!r}.")
     check_network(net)
     check_precision(precision)
-    spec = require(target) if get(target).artifact == "c-bundle" else get(target)
+    spec = get(target)
+    if spec.artifact == "c-bundle":
+        require(target)                  # a bundle's harness must run here
     builds, why = spec.builds_here()     # a library target (cuda) builds where it cannot run
     if not builds:
         raise TargetUnavailableError(why)

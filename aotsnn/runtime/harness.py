@@ -35,7 +35,7 @@ from aotsnn.runtime.artifact import Artifact, open_artifact
 from aotsnn.runtime.checks import LayoutChecks, integer_state_of
 from aotsnn.runtime.format import (MANIFEST, SEAL, ArtifactError, arrays_from_file, manifest_digest, sha256_of)
 from aotsnn.runtime.monitors import Recording
-from aotsnn.runtime.params import ParamChecker
+from aotsnn.runtime.params import ParamChecker, stored_values
 from aotsnn.runtime.statefile import StateFiles
 from aotsnn.targets import require
 
@@ -136,11 +136,7 @@ class HarnessSession(Recording, LayoutChecks, StateFiles):
         parts = []
         for name, _ in self.layout["params"]:
             kind, mask = self._stored[name]
-            values = np.asarray(self._params[name], self.dtype)
-            if kind == "packed":
-                parts.append(values[np.nonzero(self._params[mask])])
-            elif kind == "dense":
-                parts.append(values.reshape(-1))
+            parts.append(stored_values(np.asarray(self._params[name], self.dtype), kind, self._params.get(mask)))
         return np.concatenate(parts).tobytes() if parts else b""
 
     def _pack(self, group: str, tree: Mapping[str, np.ndarray], steps: int | None = None) -> bytes:

@@ -23,6 +23,16 @@ FLOAT16_TAU = ("in float16 a time constant must be at least dt ({dt:g} ms, {low:
                "makes the Euler step overshoot, and float16 (largest value 65504) overflows to Inf and NaN")
 
 
+def stored_values(values: np.ndarray, storage: str, mask: np.ndarray | None = None) -> np.ndarray:
+    """What a C bundle stores of one parameter (aotsnn.export.codegen.param_storage), flat: all
+    its values ("dense"), those at the non-zeros of `mask` row by row ("packed"), or none
+    ("compiled"). The compiler writes them into the bundle and the harness sends them."""
+    if storage == "packed":
+        return np.asarray(values)[np.nonzero(mask)]
+    flat = np.asarray(values).reshape(-1)
+    return flat[:0] if storage == "compiled" else flat
+
+
 def describe_rule(rule: Mapping) -> str:
     """`> 0 ms`, `whole numbers >= 1 and <= 3 steps`: the text of a manifest rule."""
     bounds = " and ".join(p for p in (

@@ -33,10 +33,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aotsnn.export.codegen.param_storage import ParamStorage, pack
+from aotsnn.export.codegen.param_storage import ParamStorage
 from aotsnn.export.errors import ExportError
 from aotsnn.export.frontend.lower import Layout, Leaf
-from aotsnn.runtime.params import describe_rule
+from aotsnn.runtime.params import describe_rule, stored_values
 
 C_FLOATS = {"float32": ("float", "f"), "float64": ("double", "")}
 C_INTEGERS = {"uint32": "uint32_t", "int32": "int32_t"}     # integer state leaves (random keys, counters)
@@ -275,7 +275,8 @@ class CApi:
             if leaf.name not in params:
                 raise ExportError(f"no value for params leaf '{leaf.name}' of '{self.model}'.")
             kept = storage[leaf.name]
-            values = pack(np.asarray(params[leaf.name], dtype=leaf.dtype).reshape(leaf.shape), kept, topology)
+            values = stored_values(np.asarray(params[leaf.name], dtype=leaf.dtype).reshape(leaf.shape), kept.kind,
+                                   topology.get(kept.mask))
             if kept.size:
                 out.append(f"static const {T} {p}_default_{self.member(leaf)}[{kept.size}] = "
                            f"{_initializer(values, dtype)};   /* {leaf.name} */")

@@ -75,15 +75,6 @@ def param_storage(plan: Plan, layout: Layout, topology: dict[str, np.ndarray]) -
     return storage
 
 
-def pack(values: np.ndarray, storage: ParamStorage, topology: dict[str, np.ndarray]) -> np.ndarray:
-    """The stored values of one parameter (flat): all of them, those at the mask's non-zeros, or none."""
-    if storage.kind == "packed":
-        return np.asarray(values)[np.nonzero(topology[storage.mask])]
-    if storage.kind == "compiled":
-        return np.asarray(values).reshape(-1)[:0]
-    return np.asarray(values).reshape(-1)
-
-
 def packed_gathers(plan: Plan, layout: Layout, storage: dict[str, ParamStorage]) -> dict[int, tuple[int, int]]:
     """call index -> (W leaf index, M leaf index) of every gather the driver computes itself."""
     found = {}
