@@ -112,7 +112,8 @@ class Network:
     # -- layout -----------------------------------------------------------------------------
     @property
     def params(self) -> dict[str, np.ndarray]:
-        """Current parameter values (float64 numpy), keyed "<component>.<param>"."""
+        """Current parameter values (float64 numpy; a sparse synapse's indices int32), keyed
+        "<component>.<param>"."""
         return dict(self._params)
 
     def set_params(self, **updates: Any) -> None:
@@ -121,10 +122,17 @@ class Network:
         for key, value in updates.items():
             if key not in merged:
                 raise ValueError(f"Network '{self.name}' has no parameter '{key}'.")
-            try:
-                value = np.asarray(value, dtype=np.float64)
-            except (TypeError, ValueError) as exc:
-                raise TypeError(f"Parameter '{key}' must be real numbers, got {value!r}.") from exc
+            if is_integer_leaf(merged[key]):         # synapse indices keep their integer dtype
+                value = np.asarray(value)
+                if value.dtype.kind not in "iu":
+                    raise TypeError(f"Parameter '{key}' holds integer indices ({merged[key].dtype}), got "
+                                    f"dtype {value.dtype}.")
+                value = value.astype(merged[key].dtype)
+            else:
+                try:
+                    value = np.asarray(value, dtype=np.float64)
+                except (TypeError, ValueError) as exc:
+                    raise TypeError(f"Parameter '{key}' must be real numbers, got {value!r}.") from exc
             if value.shape != merged[key].shape:
                 raise ValueError(f"Parameter '{key}' must have shape {merged[key].shape}, got {value.shape}.")
             merged[key] = value

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from aotsnn.components.connectivity import Bernoulli, FixedInDegree
 from aotsnn.components.initializers import gaussian
 from aotsnn.components.somas.exponential import ExponentialSoma
 from aotsnn.components.sources import PoissonSource
@@ -39,27 +40,34 @@ def coba_soma(name: str, n: int) -> RefractoryExponentialSoma:
                                      cooldown=c["refractory"])
 
 
-def coba_network(n: int = 4000, *, seed: int = 0, drive: str = "current") -> Network:
+def coba_network(n: int = 4000, *, seed: int = 0, drive: str = "current", in_degree: int | None = None) -> Network:
     """COBA with n neurons (80% excitatory). `drive="current"`: inputs `drive_exc`, `drive_inh`
     [pA] (`coba_inputs`: 20 pA). `drive="poisson"`: no inputs; PoissonSource `poisson_<pop>`
     (COBA_POISSON["n"] units at COBA_POISSON["rate"] Hz, seeds seed + 10, seed + 11) into <pop>
-    through the current-based ExponentialSynapse `in_<pop>` (tau_e, g_syn_bar COBA_POISSON["g"] pA)."""
+    through the current-based ExponentialSynapse `in_<pop>` (tau_e, g_syn_bar COBA_POISSON["g"] pA).
+
+    Connectivity: dense synapses with a p = 0.02 mask (`in_degree=None`, the benchmark as
+    published), or sparse synapses where every neuron receives exactly `in_degree` inputs, 80%
+    of them excitatory (FixedInDegree; 80 is COBA's mean at n = 4000), so memory grows with n."""
     if drive not in ("current", "poisson"):
         raise ValueError(f"coba_network: `drive` must be 'current' or 'poisson', got {drive!r}.")
     c = COBA
     sizes = {"exc": n * 4 // 5, "inh": n - n * 4 // 5}
+    degrees = {"exc": in_degree * 4 // 5, "inh": in_degree - in_degree * 4 // 5} if in_degree else None
+    wiring = lambda pre: dict(connectivity=FixedInDegree(degrees[pre])) if degrees else dict(p_conn=c["p_conn"])
     net = Network("coba", dt=c["dt"])
     for i, (pre, post) in enumerate((("exc", "exc"), ("exc", "inh"), ("inh", "exc"), ("inh", "inh"))):
         exc = pre == "exc"
         net.add(ExponentialSynapse(f"{pre[0]}{post[0]}", (sizes[pre], sizes[post]),     # unit weights
                                    tau_decay=c["tau_e"] if exc else c["tau_i"], g_syn_bar=c["w_e"] if exc else c["w_i"],
-                                   syn_rest=c["e_e"] if exc else c["e_i"], p_conn=c["p_conn"], seed=seed + i))
+                                   syn_rest=c["e_e"] if exc else c["e_i"], seed=seed + i, **wiring(pre)))
     if drive == "poisson":
         ext = COBA_POISSON
+        all_pairs = dict(connectivity=Bernoulli(1.0)) if degrees else {}
         for j, (pop, size) in enumerate(sizes.items()):
             net.add(PoissonSource(f"poisson_{pop}", ext["n"], rate=ext["rate"], seed=seed + 10 + j))
             net.add(ExponentialSynapse(f"in_{pop}", (ext["n"], size), tau_decay=c["tau_e"], g_syn_bar=ext["g"],
-                                       syn_rest=None))
+                                       syn_rest=None, **all_pairs))
     for pop, size in sizes.items():
         net.add(coba_soma(pop, size))
         if drive == "poisson":

@@ -144,6 +144,8 @@ class Component(ABC):
             if name in params:
                 check_param(self.label, name, params[name], rule)
         for name, value in params.items():
+            if np.asarray(value).dtype.kind in "iub":      # integer leaves (synapse indices) are always finite
+                continue
             value = np.asarray(value, dtype=np.float64)
             if not np.all(np.isfinite(value)):
                 raise ValueError(f"In {self.label}: `{name}` must be finite, got {value[~np.isfinite(value)].flat[0]:g}.")

@@ -2,7 +2,8 @@
 
 Each initializer is a small frozen dataclass; calling it with a shape and a
 `numpy.random.Generator` returns a float64 array. `clip=(low, high)` clips the draw.
-Fan-in variants scale by 1/sqrt(fan_in), fan_in = shape[0] (weights are (n_in, n_out)).
+Fan-in variants scale by 1/sqrt(fan_in), fan_in = shape[0] (weights are (n_in, n_out)); for a
+sparse synapse (`Initializer.synapses`) fan_in is the in-degree of each synapse's output.
 """
 from __future__ import annotations
 
@@ -18,7 +19,18 @@ class Initializer:
     clip: tuple[float, float] | None = field(default=None, kw_only=True)
 
     def __call__(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-        values = np.asarray(self.draw(tuple(shape), rng), dtype=np.float64)
+        return self._clipped(self.draw(tuple(shape), rng))
+
+    def synapses(self, fan_in: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One value per synapse of a sparse synapse, (n_syn,); `fan_in` (n_syn,) is the in-degree
+        of each synapse's output (what `shape[0]` is for a dense (n_in, n_out) draw)."""
+        return self._clipped(self.draw_synapses(np.asarray(fan_in, dtype=np.float64), rng))
+
+    def draw_synapses(self, fan_in: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return self.draw(fan_in.shape, rng)
+
+    def _clipped(self, values) -> np.ndarray:
+        values = np.asarray(values, dtype=np.float64)
         return np.clip(values, *self.clip) if self.clip is not None else values
 
     def draw(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
@@ -68,6 +80,9 @@ class fan_in_uniform(Initializer):
         bound = 1.0 / np.sqrt(shape[0])
         return rng.uniform(-bound, bound, size=shape)
 
+    def draw_synapses(self, fan_in, rng):
+        return rng.uniform(-1.0, 1.0, size=fan_in.shape) / np.sqrt(fan_in)
+
 
 @dataclass(frozen=True)
 class fan_in_gaussian(Initializer):
@@ -75,6 +90,9 @@ class fan_in_gaussian(Initializer):
 
     def draw(self, shape, rng):
         return rng.normal(0.0, 1.0 / np.sqrt(shape[0]), size=shape)
+
+    def draw_synapses(self, fan_in, rng):
+        return rng.normal(0.0, 1.0, size=fan_in.shape) / np.sqrt(fan_in)
 
 
 DEFAULT_WEIGHT_INIT = uniform(low=0.025, high=0.8)

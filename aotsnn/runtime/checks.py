@@ -5,7 +5,7 @@ refuse the same trees with the same messages (docs/errors.md). numpy only.
 A class that mixes in `LayoutChecks` sets `name`, `precision`, `dtype` (the numpy dtype of
 its leaves), `layout` (group -> [(leaf name, shape)]) and `integer_state` (state leaf name ->
 numpy dtype, for the integer state leaves that keep their own dtype: random keys, counters;
-`integer_state_of(manifest)`).
+`integer_state_of(manifest)`), and `integer_params` likewise (a sparse synapse's indices).
 """
 from __future__ import annotations
 
@@ -16,10 +16,16 @@ import numpy as np
 from aotsnn.runtime.format import INTEGER_DTYPES, bfloat16_values, check_run_size
 
 
-def integer_state_of(manifest: Mapping) -> dict[str, np.dtype]:
-    """The state leaves of an artifact that are integers (their own dtype, not the precision)."""
-    return {leaf["name"]: np.dtype(leaf["dtype"]) for leaf in manifest["layout"]["state"]
+def integer_leaves_of(manifest: Mapping, group: str) -> dict[str, np.dtype]:
+    """The leaves of `group` that are integers (their own dtype, not the precision): random keys
+    and counters in the state, a sparse synapse's indices in the parameters."""
+    return {leaf["name"]: np.dtype(leaf["dtype"]) for leaf in manifest["layout"][group]
             if leaf["dtype"] in INTEGER_DTYPES}
+
+
+def integer_state_of(manifest: Mapping) -> dict[str, np.dtype]:
+    """The state leaves of an artifact that are integers."""
+    return integer_leaves_of(manifest, "state")
 
 
 class LayoutChecks:
@@ -31,14 +37,19 @@ class LayoutChecks:
     dtype: np.dtype
     layout: dict[str, list[tuple[str, tuple[int, ...]]]]
     integer_state: dict[str, np.dtype] = {}
+    integer_params: dict[str, np.dtype] = {}
+
+    def _integers(self, group: str) -> dict[str, np.dtype]:
+        return {"state": self.integer_state, "params": self.integer_params}.get(group, {})
 
     def leaf_dtype(self, group: str, name: str) -> np.dtype:
-        """The numpy dtype of leaf `name` of `group`: the artifact's, or an integer state leaf's own."""
-        return self.integer_state.get(name, self.dtype) if group == "state" else self.dtype
+        """The numpy dtype of leaf `name` of `group`: the artifact's, or an integer leaf's own."""
+        return self._integers(group).get(name, self.dtype)
 
     def leaf_precision(self, group: str, name: str) -> str:
         """The dtype name a tensor of this leaf is labelled with (aotsnn.runtime.dlpack.tensor)."""
-        return self.integer_state[name].name if group == "state" and name in self.integer_state else self.precision
+        integer = self._integers(group).get(name)
+        return self.precision if integer is None else integer.name
 
     def _check_names(self, tree: object, group: str, what: str, error: type[Exception] | None = None) -> None:
         """`tree` is a dict with exactly the leaf names of `group`."""

@@ -57,7 +57,7 @@ def _check_leaf(where: str, field: str, leaf: Any, precision: str, group: str = 
     _require(where, f"{field}.name", isinstance(name, str) and name != "", "a non-empty string", name)
     _require(where, f"{field}.shape", isinstance(shape, list) and all(_is_int(d) and d > 0 for d in shape),
              "a list of positive integers", shape)
-    if group == "state":        # integer state leaves (random keys, counters) keep their own dtype
+    if group in ("state", "params"):    # integer leaves (random keys, counters, synapse indices) keep their dtype
         _require(where, f"{field}.dtype", leaf.get("dtype") in (precision, *INTEGER_DTYPES),
                  f"the precision {precision!r} or one of {INTEGER_DTYPES}", leaf.get("dtype", MISSING))
     else:

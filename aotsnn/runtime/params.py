@@ -17,7 +17,7 @@ from typing import Mapping
 
 import numpy as np
 
-from aotsnn.runtime.format import bfloat16_bits, bfloat16_values, numpy_dtype
+from aotsnn.runtime.format import INTEGER_DTYPES, bfloat16_bits, bfloat16_values, numpy_dtype
 
 FLOAT16_TAU = ("in float16 a time constant must be at least dt ({dt:g} ms, {low:g} in float16): dt / tau above 1 "
                "makes the Euler step overshoot, and float16 (largest value 65504) overflows to Inf and NaN")
@@ -72,6 +72,8 @@ class ParamChecker:
         self.model, self.precision, self.dt = manifest["model"], manifest["precision"], float(manifest["dt"])
         self.dtype = numpy_dtype(self.precision)
         self.shapes = {leaf["name"]: tuple(leaf["shape"]) for leaf in manifest["layout"]["params"]}
+        self.integers = {leaf["name"]: np.dtype(leaf["dtype"]) for leaf in manifest["layout"]["params"]
+                         if leaf["dtype"] in INTEGER_DTYPES}
         self.rules = manifest.get("param_rules", {})
         self.topology = manifest.get("topology", {})
 
@@ -90,6 +92,8 @@ class ParamChecker:
             raise TypeError(f"parameter '{name}' must be real numbers, got dtype {array.dtype}.")
         if array.shape != self.shapes[name]:
             raise ValueError(f"parameter '{name}' must have shape {self.shapes[name]}, got {array.shape}.")
+        if name in self.integers:
+            return self._cast_integers(name, array)
         if self.precision == "bfloat16":
             cast = array if array.dtype == np.uint16 else bfloat16_bits(array)
         else:
@@ -100,6 +104,17 @@ class ParamChecker:
         self._check_rule(name, values, given)
         if not np.all(np.isfinite(values)):
             raise ValueError(f"parameter '{name}' must be finite, got {self._shown(values, given, ~np.isfinite(values))}.")
+        self._check_topology(name, cast)
+        return cast
+
+    def _cast_integers(self, name: str, array: np.ndarray) -> np.ndarray:
+        """An integer leaf (synapse indices) in its own dtype, refused if a value does not fit."""
+        dtype = self.integers[name]
+        if array.dtype.kind not in "iu":
+            raise TypeError(f"parameter '{name}' holds {dtype} indices, got dtype {array.dtype}.")
+        cast = array.astype(dtype)
+        if not np.array_equal(cast, array):
+            raise ValueError(f"parameter '{name}' holds {dtype} indices; some values do not fit in {dtype}.")
         self._check_topology(name, cast)
         return cast
 

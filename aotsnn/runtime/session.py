@@ -24,7 +24,7 @@ import numpy as np
 import tvm_ffi
 
 from aotsnn.runtime.artifact import Artifact, open_artifact
-from aotsnn.runtime.checks import LayoutChecks, integer_state_of
+from aotsnn.runtime.checks import LayoutChecks, integer_leaves_of, integer_state_of
 from aotsnn.runtime.dlpack import tensor
 from aotsnn.runtime.format import ArtifactError, arrays_from_file, numpy_dtype
 from aotsnn.runtime.library import check_identity, load_library
@@ -63,7 +63,7 @@ class Session(Recording, LayoutChecks, StateFiles):
         self.dtype = numpy_dtype(self.precision)
         self.layout = {g: [(l["name"], tuple(l["shape"])) for l in m["layout"][g]]
                        for g in ("params", "state", "inputs", "outputs")}
-        self.integer_state = integer_state_of(m)
+        self.integer_state, self.integer_params = integer_state_of(m), integer_leaves_of(m, "params")
         self.param_rules = m.get("param_rules", {})
         self.topology = m.get("topology", {})
         self._checker = ParamChecker(m)
@@ -124,7 +124,7 @@ class Session(Recording, LayoutChecks, StateFiles):
         staged = {name: aligned_copy(array) for name, array in self._checker.stage(values).items()}
         with self._lock:
             merged = {**self._params, **staged}
-            tensors = [tensor(merged[n], self.precision) for n, _ in self.layout["params"]] \
+            tensors = [tensor(merged[n], self.leaf_precision("params", n)) for n, _ in self.layout["params"]] \
                 if len(merged) == len(self.layout["params"]) else None
             self._params, self._param_tensors = merged, tensors
             self._derived_stale = True      # the kernels that read only parameters must run again

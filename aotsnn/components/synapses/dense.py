@@ -9,7 +9,9 @@ import numpy as np
 
 from aotsnn.components import random
 from aotsnn.components.base import Component, ParamRule, Port, Tree, as_param, check_param
+from aotsnn.components.connectivity import Connectivity, check_connections
 from aotsnn.components.initializers import DEFAULT_WEIGHT_INIT, Initializer
+from aotsnn.components.synapses.csr import csr_matmul
 
 P_CONN_RULE = ParamRule(low=0.0, high=1.0, low_open=True)
 P_RELEASE_RULE = ParamRule(low=0.0, high=1.0)
@@ -31,12 +33,22 @@ class WeightedSynapse(Component):
     Weights, mask and biases come from `numpy.random.default_rng(seed)` in that order; anything a
     subclass draws (delays, STP resources) comes from its own stream `self.rng(purpose)`, so
     enabling such a feature never changes the weights drawn for a seed.
+
+    Sparse: with `connectivity=` (aotsnn.components.connectivity: FixedInDegree(k),
+    FixedOutDegree(k), Bernoulli(p), Explicit(pre, post)) the synapse keeps a list of synapses
+    instead of matrices, so its memory grows with the synapses, not with n_in * n_out:
+    weights (n_syn,) (one per synapse, in CSR order, drawn by `weight_init.synapses`), and the
+    topology pre_start (n_in + 1,) and post_index (n_syn,) int32 (no mask: an absent synapse
+    is absent). out = x @ W for the W whose non-zeros are the synapses
+    (aotsnn.components.synapses.csr). Connections, weights and biases come from the seed's
+    generator in that order. `p_conn` and `mask` are the dense alternative and are refused here.
     """
 
     def __init__(self, name: str, shape: tuple[int, int], *, weight_init: Initializer = DEFAULT_WEIGHT_INIT,
                  bias_init: Initializer | None = None, resist_scale: float | None = None,
                  g_conduct_factor: float | None = None, p_conn: float = 1.0, mask: Any | None = None,
-                 weight_mask: Any | None = None, seed: int = 0) -> None:
+                 weight_mask: Any | None = None, connectivity: Connectivity | None = None,
+                 seed: int = 0) -> None:
         super().__init__(name)
         if (not isinstance(shape, (tuple, list)) or len(shape) != 2
                 or not all(isinstance(d, (int, np.integer)) and d > 0 for d in shape)):
@@ -52,6 +64,10 @@ class WeightedSynapse(Component):
         self.shape = (int(shape[0]), int(shape[1]))
         self.seed = seed
         rng = np.random.default_rng(seed)
+        self.sparse = connectivity is not None
+        if self.sparse:
+            self._init_sparse(connectivity, weight_init, bias_init, resist_scale, p_conn, mask, weight_mask, rng)
+            return
         weights = weight_init(self.shape, rng)
         drawn = (rng.uniform(size=self.shape) < p_conn).astype(np.float64) if p_conn < 1 else np.ones(self.shape)
         given = mask if weight_mask is None else weight_mask
@@ -67,25 +83,71 @@ class WeightedSynapse(Component):
             self._params["biases"] = bias_init((self.shape[1],), rng)
         self.validate_params(self._params)
 
+    def _init_sparse(self, connectivity: Connectivity, weight_init: Initializer, bias_init: Initializer | None,
+                     resist_scale: float, p_conn: float, mask: Any, weight_mask: Any, rng: np.random.Generator) -> None:
+        if not isinstance(connectivity, Connectivity):
+            raise ValueError(f"In {self.label}: `connectivity` must be a rule of aotsnn.components.connectivity "
+                             f"(FixedInDegree, FixedOutDegree, Bernoulli, Explicit), got {connectivity!r}.")
+        if p_conn != 1.0 or mask is not None or weight_mask is not None:
+            raise ValueError(f"In {self.label}: `p_conn` and `mask` belong to the dense synapse; with "
+                             "`connectivity=` give the sparsity there (e.g. Bernoulli(p) for p_conn=p).")
+        try:
+            connections = connectivity.draw(*self.shape, rng)
+        except ValueError as exc:
+            raise ValueError(f"In {self.label}: {exc}") from None
+        if connections.n_synapses == 0:
+            raise ValueError(f"In {self.label}: {connectivity.describe()} drew no synapse for shape {self.shape}; "
+                             "connect more pairs, or leave the synapse out.")
+        fan_in = connections.in_degree(self.shape[1])[connections.post_index]
+        self._params = {"weights": weight_init.synapses(fan_in, rng), "pre_start": connections.pre_start,
+                        "post_index": connections.post_index, "resist_scale": np.asarray(float(resist_scale))}
+        if bias_init is not None:
+            self._params["biases"] = bias_init((self.shape[1],), rng)
+        self.validate_params(self._params)
+
+    @property
+    def n_synapses(self) -> int:
+        """Synapses kept: n_syn when sparse, else the non-zeros of the mask."""
+        return int(self._params["post_index"].shape[0] if self.sparse else np.count_nonzero(self._params["mask"]))
+
+    def synapse_pairs(self, params: Tree | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(pre, post) indices of every synapse, in the order of the per-synapse weights (sparse only)."""
+        params = self._params if params is None else params
+        if not self.sparse:
+            raise ValueError(f"{self.label} is dense: its synapses are the non-zeros of `mask`.")
+        pre = np.repeat(np.arange(self.shape[0], dtype=np.int32), np.diff(params["pre_start"]))
+        return pre, np.asarray(params["post_index"])
+
+    def validate_params(self, params) -> None:
+        super().validate_params(params)
+        if self.sparse and "pre_start" in params and "post_index" in params:
+            check_connections(self.label, params["pre_start"], params["post_index"], *self.shape)
+            if "weights" in params and np.shape(params["weights"])[-1:] != np.shape(params["post_index"]):
+                raise ValueError(f"In {self.label}: `weights` must have one value per synapse, "
+                                 f"({np.shape(params['post_index'])[0]},), got shape {np.shape(params['weights'])}.")
+
     def rng(self, purpose: str) -> np.random.Generator:
         """An independent generator for `purpose` ("delays", "resources"), reproducible from the seed."""
         return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(zlib.crc32(purpose.encode()),)))
 
     def param_rules(self) -> dict[str, ParamRule]:
-        return {"mask": MASK_RULE}
+        return {} if self.sparse else {"mask": MASK_RULE}
 
     def topology_params(self) -> tuple[str, ...]:
-        return ("mask",)
+        return ("pre_start", "post_index") if self.sparse else ("mask",)
 
     def default_params(self) -> dict[str, np.ndarray]:
         return dict(self._params)
 
     def effective_weights(self, params: Tree) -> Any:
-        """W * mask: what conducts, whatever a user or a learning rule wrote into W."""
-        return params["weights"] * params["mask"]
+        """W * mask: what conducts, whatever a user or a learning rule wrote into W (sparse: the
+        per-synapse weights, since only existing synapses are stored)."""
+        return params["weights"] if self.sparse else params["weights"] * params["mask"]
 
     def transmit(self, params: Tree, x: Any) -> Any:
-        """x @ (W * mask), the raw weighted input of shape (batch, n_out)."""
+        """x @ (W * mask), the raw weighted input of shape (batch, n_out) (sparse: over the synapses)."""
+        if self.sparse:
+            return csr_matmul(x, params["weights"], params["pre_start"], params["post_index"], n_out=self.shape[1])
         return x @ self.effective_weights(params)
 
     def add_bias(self, params: Tree, out: Any) -> Any:

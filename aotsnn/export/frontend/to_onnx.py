@@ -24,6 +24,7 @@ from aotsnn.export.errors import ExportError
 from aotsnn.export.frontend.lower import Layout
 from aotsnn.export.frontend.to_relax import HANDLERS
 from aotsnn.export.frontend.values import Ops, Tensor, numpy_dtype
+from aotsnn.export.frontend.intrinsics import intrinsic
 from aotsnn.export.frontend.walk import Walker
 
 OPSET = 18
@@ -202,6 +203,42 @@ class OnnxBackend:
         kept = self.node(REDUCE[kind], [x.value, self.ints(axes)], keepdims=1)
         return self.node("Reshape", [kept, self.ints([d for i, d in enumerate(x.shape) if i not in axes])])
 
+    def csr_matmul(self, x: Tensor, weights: Tensor, pre_start: Tensor, post_index: Tensor, n_out: int) -> str:
+        """Gather the inputs of every synapse, weight them, scatter-add into the outputs."""
+        (m, _), nnz = x.shape, weights.shape[0]
+        contributions = self.node("Mul", [self.node("Gather", [x.value, self._pre_of_synapses(pre_start, nnz)],
+                                                    axis=1), weights.value])
+        targets = self.node("Expand", [self.node("Reshape", [self.node("Cast", [post_index.value], to=TensorProto.INT64),
+                                                             self.ints([1, nnz])]), self.ints([m, nnz])])
+        return self.node("ScatterElements", [self._zeros([m, n_out], x.dtype), targets, contributions],
+                         axis=1, reduction="add")
+
+    def csr_correlate(self, a: Tensor, z: Tensor, pre_start: Tensor, post_index: Tensor) -> str:
+        pre = self._pre_of_synapses(pre_start, post_index.shape[0])
+        product = self.node("Mul", [self.node("Gather", [a.value, pre], axis=1),
+                                    self.node("Gather", [z.value, post_index.value], axis=1)])
+        return self.node("ReduceSum", [product, self.ints([0])], keepdims=0)
+
+    def _pre_of_synapses(self, pre_start: Tensor, nnz: int) -> str:
+        """pre(s) = #{rows i >= 1 starting at or before s}: a cumulative sum of row-start marks."""
+        k = pre_start.shape[0] - 1
+        starts = self.node("Cast", [self.node("Slice", [pre_start.value, self.ints([1]), self.ints([k])])],
+                           to=TensorProto.INT64)
+        marks = self.node("ScatterElements", [self._zeros([nnz + 1], "int32"), starts, self._ones([k - 1], "int32")],
+                          reduction="add")
+        running = self.node("CumSum", [marks, self.constant(np.asarray(0, np.int64))])
+        return self.node("Slice", [running, self.ints([0]), self.ints([nnz])])
+
+    def _zeros(self, shape: Sequence[int], dtype: str) -> str:
+        return self._filled(shape, dtype, 0)
+
+    def _ones(self, shape: Sequence[int], dtype: str) -> str:
+        return self._filled(shape, dtype, 1)
+
+    def _filled(self, shape: Sequence[int], dtype: str, value: int) -> str:
+        fill = numpy_helper.from_array(np.asarray([value], numpy_dtype(dtype)))
+        return self.node("ConstantOfShape", [self.ints(shape)], value=fill)
+
     def conv(self, x: Tensor, w: Tensor, strides, padding, dilation, groups: int, out_dtype: str) -> str:
         pads = [lo for lo, _ in padding] + [hi for _, hi in padding]
         return self.node("Conv", [x.value, w.value], strides=list(strides), pads=pads, dilations=list(dilation),
@@ -217,7 +254,7 @@ def step_names(layout: Layout) -> tuple[list[str], list[str]]:
 def onnx_model(text: str, input_names: Sequence[str] | None = None, output_names: Sequence[str] | None = None,
                graph_name: str = "step") -> onnx.ModelProto:
     """The ONNX model of the StableHLO module `text` (inputs/outputs named as given, else argN/resultN)."""
-    walker = Walker(text, HANDLERS)
+    walker = Walker(text, HANDLERS, intrinsic)
     arg_types, result_types = walker.signature()
     input_names = list(input_names or [f"arg{i}" for i in range(len(arg_types))])
     output_names = list(output_names or [f"result{i}" for i in range(len(result_types))])

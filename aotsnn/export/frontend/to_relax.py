@@ -5,7 +5,8 @@
 The walk (control flow, constant folding, op recipes) is shared with the ONNX exporter:
 aotsnn.export.frontend.walk and the handler modules stablehlo_{elementwise,shape,linalg}.
 This module is the Relax backend: each primitive becomes one Relax op, emitted in a dataflow
-block with a BlockBuilder. Afterwards every 2-D floating `x @ W` is put on the event-driven
+block with a BlockBuilder; the sparse synapse's products (aotsnn.export.frontend.intrinsics)
+become the CSR kernels with run-time synapse indices. Afterwards every 2-D floating `x @ W` is put on the event-driven
 or sparse CSR kernels (aotsnn.export.kernels.matmul_selection). TVM's bundled StableHLO frontend is not used: it knows
 ~20 ops and breaks on current jaxlib.
 """
@@ -19,7 +20,8 @@ from tvm import relax, topi
 
 from aotsnn.export.kernels.exp_f32 import exp_f32
 from aotsnn.export.kernels.matmul_selection import select_matmul_kernels
-from aotsnn.export.kernels.sparse_matmul import MAX_SPARSE_DENSITY
+from aotsnn.export.kernels.sparse_matmul import MAX_SPARSE_DENSITY, correlate_kernel, scatter_kernel
+from aotsnn.export.frontend.intrinsics import intrinsic
 from aotsnn.export.frontend.elementwise import HANDLERS as ELEMENTWISE
 from aotsnn.export.frontend.linalg import HANDLERS as LINALG
 from aotsnn.export.frontend.shape import HANDLERS as SHAPE
@@ -49,6 +51,7 @@ class RelaxBackend:
 
     def __init__(self) -> None:
         self.bb = relax.BlockBuilder()
+        self.kernels: dict[str, relax.GlobalVar] = {}     # hand-written TIR kernels, one per shape
 
     def build(self, walker: Walker) -> tvm.IRModule:
         """Relax `main` for the walker's module (matmuls still plain `relax.matmul`)."""
@@ -126,6 +129,25 @@ class RelaxBackend:
     def reduce(self, kind: str, x: Tensor, axes):
         return self._emit(REDUCE[kind](x.value, axis=list(axes)))
 
+    def csr_matmul(self, x: Tensor, weights: Tensor, pre_start: Tensor, post_index: Tensor, n_out: int):
+        (m, k), nnz = x.shape, weights.shape[0]
+        kernel = self._kernel(f"csr_scatter_{m}x{k}x{n_out}_{nnz}_{x.dtype}",
+                              lambda: scatter_kernel(m, k, n_out, nnz, x.dtype))
+        return self._emit(relax.call_tir(kernel, [x.value, weights.value, pre_start.value, post_index.value],
+                                         relax.TensorType((m, n_out), x.dtype)))
+
+    def csr_correlate(self, a: Tensor, z: Tensor, pre_start: Tensor, post_index: Tensor):
+        (m, k), n, nnz = a.shape, z.shape[1], post_index.shape[0]
+        kernel = self._kernel(f"csr_correlate_{m}x{k}x{n}_{nnz}_{a.dtype}",
+                              lambda: correlate_kernel(m, k, n, nnz, a.dtype))
+        return self._emit(relax.call_tir(kernel, [a.value, z.value, pre_start.value, post_index.value],
+                                         relax.TensorType((nnz,), a.dtype)))
+
+    def _kernel(self, name: str, make) -> relax.GlobalVar:
+        if name not in self.kernels:
+            self.kernels[name] = self.bb.add_func(make(), name)
+        return self.kernels[name]
+
     def conv(self, x: Tensor, w: Tensor, strides, padding, dilation, groups: int, out_dtype: str):
         pads = [lo for lo, _ in padding] + [hi for _, hi in padding]
         return self._emit(CONV[len(strides)](x.value, w.value, strides=list(strides), padding=pads,
@@ -139,7 +161,7 @@ def import_stablehlo(text: str, topology: dict[int, np.ndarray] | None = None,
     `topology` maps argument indices to values fixed at compile time (connection masks); a
     product with one of at most `sparse_threshold` density becomes CSR kernels.
     """
-    return select_matmul_kernels(RelaxBackend().build(Walker(text, HANDLERS)), topology, sparse_threshold)
+    return select_matmul_kernels(RelaxBackend().build(Walker(text, HANDLERS, intrinsic)), topology, sparse_threshold)
 
 
 __all__ = ["import_stablehlo", "canonical_text", "HANDLERS"]

@@ -87,6 +87,8 @@ class Backend(Protocol):
     def take(self, x: Tensor, indices: Tensor, axis: int) -> Any: ...
     def pad(self, x: Tensor, low: Sequence[int], high: Sequence[int], value: float) -> Any: ...
     def matmul(self, a: Tensor, b: Tensor, out_dtype: str) -> Any: ...
+    def csr_matmul(self, x: Tensor, weights: Tensor, pre_start: Tensor, post_index: Tensor, n_out: int) -> Any: ...
+    def csr_correlate(self, a: Tensor, z: Tensor, pre_start: Tensor, post_index: Tensor) -> Any: ...
     def reduce(self, kind: str, x: Tensor, axes: Sequence[int]) -> Any: ...
     def conv(self, x: Tensor, w: Tensor, strides: Sequence[int], padding: Sequence[tuple[int, int]],
              dilation: Sequence[int], groups: int, out_dtype: str) -> Any: ...
@@ -299,6 +301,25 @@ class Ops:
         shape = ta.shape[:-1] + tb.shape[-1:]
         return Tensor(self.backend.matmul(ta, tb, out_dtype), shape, out_dtype)
 
+    def csr_matmul(self, x: Value, weights: Value, pre_start: Value, post_index: Value, n_out: int) -> Tensor:
+        """x (..., n_in) @ W (..., n_out) for the W whose non-zeros are the synapses
+        (aotsnn.components.synapses.csr); the backend sees x as 2-D (m, n_in)."""
+        tx, tw = self.tensor(x), self.tensor(weights)
+        _check_per_synapse(tw)
+        lead = tx.shape[:-1]
+        flat = self.tensor(self.reshape(tx, (int(np.prod(lead, dtype=np.int64)), tx.shape[-1])))
+        out = Tensor(self.backend.csr_matmul(flat, tw, self.tensor(pre_start), self.tensor(post_index), n_out),
+                     (flat.shape[0], n_out), tx.dtype)
+        return self.reshape(out, (*lead, n_out))
+
+    def csr_correlate(self, a: Value, z: Value, pre_start: Value, post_index: Value) -> Tensor:
+        """(n_syn,): sum over the leading axes of a[..., pre(s)] * z[..., post_index[s]]."""
+        ta, tz, tp = self.tensor(a), self.tensor(z), self.tensor(post_index)
+        rows = int(np.prod(ta.shape[:-1], dtype=np.int64))
+        flat_a = self.tensor(self.reshape(ta, (rows, ta.shape[-1])))
+        flat_z = self.tensor(self.reshape(tz, (rows, tz.shape[-1])))
+        return Tensor(self.backend.csr_correlate(flat_a, flat_z, self.tensor(pre_start), tp), tp.shape, ta.dtype)
+
     def reduce(self, kind: str, x: Value, axes: Sequence[int]) -> Value:
         axes = sorted(int(a) for a in axes)
         if not axes:
@@ -314,3 +335,10 @@ class Ops:
                         in zip(tx.shape[2:], tw.shape[2:], padding, dilation, strides))
         shape = (tx.shape[0], tw.shape[0], *spatial)
         return Tensor(self.backend.conv(tx, tw, strides, padding, dilation, groups, out_dtype), shape, out_dtype)
+
+
+def _check_per_synapse(weights: Tensor) -> None:
+    if len(weights.shape) != 1:
+        raise ValueError(f"the weights of a sparse synapse must be one vector (n_syn,), got shape {weights.shape}: "
+                         "per-sample weights (Network.per_sample) of a sparse synapse are not supported; give the "
+                         "samples one weight vector, or make the synapse dense.")

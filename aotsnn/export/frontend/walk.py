@@ -5,7 +5,8 @@ function `main` to its handler (aotsnn.export.frontend.{elementwise,shape,linalg
 computes with `Ops` (aotsnn.export.frontend.values); the backend behind `Ops` builds Relax or
 ONNX. Control flow is resolved here, so backends see a straight line of tensor ops:
 
-- `func.call` is inlined;
+- `func.call` is inlined, unless `intrinsics` names a handler for the callee (the sparse
+  synapse's products: aotsnn.export.frontend.intrinsics), which then takes the call as one op;
 - `stablehlo.while` (lax.fori_loop, lax.scan, lax.while_loop) is unrolled when its condition
   is statically known at every iteration (a constant trip count), up to MAX_UNROLL iterations;
   TVM's plan for the C driver must be a straight line of kernel calls, so a data-dependent
@@ -125,9 +126,10 @@ def canonical_text(text: str) -> str:
 class Walker:
     """Evaluates the ops of one module with `Ops`; handlers are keyed by op name."""
 
-    def __init__(self, text: str, handlers: dict[str, Handler]) -> None:
+    def __init__(self, text: str, handlers: dict[str, Handler],
+                 intrinsics: Callable[[str], Handler | None] = lambda callee: None) -> None:
         self.context, self.module = parse(text)
-        self.handlers = handlers
+        self.handlers, self.intrinsics = handlers, intrinsics
         self.call_sites: list[str] = []
         self.functions = {op.attributes["sym_name"].value: op for op in self.module.body.operations
                           if op.operation.name == "func.func"}
@@ -180,6 +182,10 @@ class Walker:
         if handler is None:
             supported = sorted(set(self.handlers) | set(self.control))
             raise ExportError(f"unsupported op '{name}' at {self.where(op)}; supported ops: {', '.join(supported)}")
+        return self._apply_handler(handler, op, operands)
+
+    def _apply_handler(self, handler: Handler, op, operands: list) -> list:
+        name = op.operation.name
         try:
             result = handler(self.ops, op, operands)
         except ExportError as exc:
@@ -192,6 +198,13 @@ class Walker:
 
     def _call(self, op, operands: list, scope) -> list:
         callee = ir.FlatSymbolRefAttr(op.attributes["callee"]).value
+        handler = self.intrinsics(callee)
+        if handler is not None:
+            self.call_sites.append(self.where(op))
+            try:
+                return self._apply_handler(handler, op, operands)
+            finally:
+                self.call_sites.pop()
         if callee not in self.functions:
             raise ExportError(f"func.call to unknown function '{callee}' at {self.where(op)}")
         self.call_sites.append(self.where(op))

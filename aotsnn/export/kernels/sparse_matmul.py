@@ -1,14 +1,19 @@
-"""Sparse, event-driven `x @ (W * mask)` for a mask fixed at compile time (topology).
+"""Sparse, event-driven `x @ W` over a CSR synapse list, and the sparse Hebbian product.
 
-The mask's non-zeros are stored in CSR form as compile-time constants: `row_start` (k + 1,)
-and `cols` (nnz,). Two kernels:
+The synapses are `row_start` (k + 1,) and `cols` (nnz,) int32. For a dense synapse whose mask
+is fixed at compile time (topology) they are compile-time constants made from the mask; for a
+sparse synapse (aotsnn.components.synapses.csr) they are the synapse's own index parameters,
+passed at run time. Three kernels:
 
     gather (runs once per call, it reads only parameters):
         values[p] = W[r, cols[p]] * mask[r, cols[p]]        for p in row r
     scatter (every step), for each row r with x[i, r] != 0 (found as in event_matmul, by chunks):
         out[i, cols[p]] += x[i, r] * values[p]              for p in row r
 
-Per step it reads nnz_row entries per active input instead of n_out. Rows are visited in the same
+    correlate (plastic sparse synapses), for each synapse p of row r:
+        c[p] = sum over i of a[i, r] * z[i, cols[p]]
+
+Per step the scatter reads nnz_row entries per active input instead of n_out. Rows are visited in the same
 order as the dense kernel and the skipped terms are exact zeros, so the sums are the same.
 """
 from __future__ import annotations
@@ -65,3 +70,19 @@ def scatter_kernel(m: int, k: int, n: int, nnz: int, dtype: str) -> tirx.PrimFun
                                 out[i, cols[p]] = out[i, cols[p]] + x[i, c * chunk + r] * values[p]
 
     return csr_scatter
+
+
+def correlate_kernel(m: int, k: int, n: int, nnz: int, dtype: str) -> tirx.PrimFunc:
+    rows, size = k + 1, max(nnz, 1)
+
+    @T.prim_func(private=True)
+    def csr_correlate(a: T.Buffer((m, k), dtype), z: T.Buffer((m, n), dtype), row_start: T.Buffer((rows,), "int32"),
+                      cols: T.Buffer((size,), "int32"), out: T.Buffer((size,), dtype)):
+        T.func_attr({"tirx.noalias": True})
+        for r in range(k):
+            for p in range(row_start[r], row_start[r + 1]):
+                out[p] = T.cast(0, dtype)
+                for i in range(m):
+                    out[p] = out[p] + a[i, r] * z[i, cols[p]]
+
+    return csr_correlate
