@@ -175,6 +175,17 @@ def check_same_layout(session: Session, net: Network) -> None:
                              f"differ ({', '.join(f'{k}{s}' for k, s in diff)}).")
 
 
+REFERENCE_ELEMENTS = 2 ** 27     # about 1 GiB of float64 per chunk of one-step references
+
+
+def reference_chunk(steps: int, params: dict) -> int:
+    """How many one-step references to vmap at once: all of them for a small network; for a large
+    one few enough that the per-synapse intermediates (about one value per parameter element
+    per step) stay near REFERENCE_ELEMENTS."""
+    elements = sum(int(np.size(v)) for v in params.values())
+    return max(1, min(steps, REFERENCE_ELEMENTS // max(elements, 1)))
+
+
 def _compare(session, net, inputs, rtol, atol, state) -> EquivalenceReport:
     check_same_layout(session, net)
     from aotsnn.targets import get as get_target
@@ -203,7 +214,9 @@ def _compare(session, net, inputs, rtol, atol, state) -> EquivalenceReport:
     stack = lambda trees: {k: jnp.asarray(np.stack([_from_storage(t[k], precision) for t in trees])) for k in trees[0]}
     inputs64 = {k: jnp.asarray(_from_storage(v, precision)) for k, v in stored_inputs.items()}
     if steps:
-        ref_next, ref_out = jax.jit(jax.vmap(net.apply, in_axes=(0, 0, None)))(stack(states[:-1]), inputs64, params64)
+        chunk = reference_chunk(steps, params64)
+        ref_next, ref_out = jax.jit(lambda s, x, p: jax.lax.map(lambda sx: net.apply(*sx, p), (s, x), batch_size=chunk))(
+            stack(states[:-1]), inputs64, params64)
         got_next = stack(states[1:])
         got_out = stack(outputs)
         for name in [n for n, _ in session.layout["state"]]:
