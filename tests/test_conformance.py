@@ -57,6 +57,7 @@ import aotsnn.components.sources as sources
 import aotsnn.components.structured as structured
 import aotsnn.components.synapses as synapses
 from aotsnn.components.base import Component
+from aotsnn.components.connectivity import Bernoulli, FixedInDegree, FixedOutDegree
 from aotsnn.components.initializers import constant, uniform
 from aotsnn.network import Network
 
@@ -137,16 +138,18 @@ def build_dense(size: Size = DEFAULT) -> Network:
 
 
 def build_hebbian(size: Size = DEFAULT) -> Network:
-    """Hebbian (sgd on a sparse mask; adam with an l2 prior), BCM, patched Hebbian and static."""
+    """Hebbian (sgd on a sparse mask; adam with an l2 prior on sparse synapses), BCM (sparse), patched
+    Hebbian and static."""
     n_in, n = size.n_in, size.n_out
     net = Network("conf_hebbian", dt=DT, batch=size.batch)
     net.add_input("spikes_in", (n_in,))
     net.add(plasticity.HebbianSynapse("sgd", (n_in, n), eta=0.002, sign_value=-1.0, w_bound=1.0, p_conn=0.2,
                                       bias_init=uniform(0.0, 2.0), resist_scale=10.0, seed=1))
     net.add(plasticity.HebbianSynapse("adam", (n_in, n), eta=0.002, optim_type="adam", prior=("l2", 0.01),
-                                      is_nonnegative=True, bias_init=uniform(0.0, 2.0), resist_scale=8.0, seed=2))
+                                      is_nonnegative=True, bias_init=uniform(0.0, 2.0), resist_scale=8.0,
+                                      connectivity=FixedOutDegree(max(n // 5, 1)), seed=2))
     net.add(plasticity.BCMSynapse("bcm", (n_in, n), tau_w=50.0, tau_theta=20.0, theta0=0.5, w_bound=1.0,
-                                  resist_scale=8.0, seed=3))
+                                  resist_scale=8.0, connectivity=Bernoulli(0.3), seed=3))
     patches = max(n_in // 20, 1) if n % max(n_in // 20, 1) == 0 else 1
     net.add(structured.HebbianPatchedSynapse("patched", (n_in, n), patches, eta=0.002, sign_value=-1.0,
                                              optim_type="adam", resist_scale=20.0, weight_init=uniform(0.2, 0.8),
@@ -170,7 +173,8 @@ def _stdp_ports(net: Network, syn: str, pre: str, post: str, pre_trace: str, pos
 
 
 def build_stdp(size: Size = DEFAULT) -> Network:
-    """Trace STDP (additive + decay; power law), exponential, event and reward-modulated STDP."""
+    """Trace STDP (additive + decay; power law on sparse synapses), exponential (sparse), event and
+    reward-modulated STDP."""
     n_in, n = size.n_in, size.n_out
     net = Network("conf_stdp", dt=DT, batch=size.batch)
     net.add_input("spikes_in", (n_in,))
@@ -178,9 +182,9 @@ def build_stdp(size: Size = DEFAULT) -> Network:
     net.add(plasticity.TraceSTDPSynapse("add", (n_in, n), A_plus=0.02, A_minus=0.025, tau_w=500.0,
                                         resist_scale=6.0, seed=1))
     net.add(plasticity.TraceSTDPSynapse("pow", (n_in, n), A_plus=0.02, A_minus=0.02, mu=0.8, resist_scale=6.0,
-                                        seed=2))
+                                        connectivity=FixedInDegree(max(n_in // 5, 1)), seed=2))
     net.add(plasticity.ExpSTDPSynapse("exp", (n_in, n), A_plus=0.02, A_minus=0.02, exp_beta=1.0,
-                                      pretrace_target=0.1, resist_scale=6.0, seed=3))
+                                      pretrace_target=0.1, resist_scale=6.0, connectivity=Bernoulli(0.5), seed=3))
     net.add(plasticity.SpikeTimeTracker("tols", n_in))
     # The window is off the dt grid: the rule compares t - window < tols on a float clock, so with a
     # window of exactly k*dt a pre spike k steps back sits on the edge, and float32 and float64

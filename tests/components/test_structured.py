@@ -182,7 +182,7 @@ def test_conv_forward_and_hebbian_product_match_reference(kind, x_shape, kernel,
         assert out_hw == tuple(n * stride + (max(k - stride, 0) if padding == "VALID" else 0)
                                for n, k in zip(x_shape, kernel))
     post = rng.uniform(size=(BATCH, *out_hw, kernel[3]))
-    np.testing.assert_allclose(np.asarray(syn.correlate(x[0], post)), np_dK(x[0], post, kernel[:2], s, padding),
+    np.testing.assert_allclose(np.asarray(syn.correlate(syn.default_params(), x[0], post)), np_dK(x[0], post, kernel[:2], s, padding),
                                rtol=1e-10, atol=1e-12)
 
 

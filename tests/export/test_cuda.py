@@ -17,9 +17,9 @@ import pytest
 import tvm
 
 from aotsnn.demo import build_ei_network, demo_inputs
-from aotsnn.export.kernels.gpu_schedules import event_matmul_gpu, gather_gpu, scatter_gpu
+from aotsnn.export.kernels.gpu_schedules import correlate_gpu, event_matmul_gpu, gather_gpu, scatter_gpu
 from aotsnn.export.kernels.event_matmul import event_matmul_kernel
-from aotsnn.export.kernels.sparse_matmul import csr_of, gather_kernel, scatter_kernel
+from aotsnn.export.kernels.sparse_matmul import correlate_kernel, csr_of, gather_kernel, scatter_kernel
 from aotsnn.runtime.cuda import cuda_devices
 from aotsnn.targets import get
 
@@ -70,6 +70,23 @@ def test_gpu_csr_kernels_compute_the_cpu_sums(m, k, n, p):
                          [x, cpu_values, row_start, cols, np.zeros((m, n), np.float32)])
     np.testing.assert_array_equal(gpu, cpu)
     np.testing.assert_allclose(cpu, x @ (w * mask), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("m,k,n,p", [(1, 40, 40, 0.3), (3, 77, 130, 0.05)])
+def test_gpu_csr_correlate_computes_the_cpu_sums(m, k, n, p):
+    """The Hebbian product of a sparse synapse: c[s] = sum_i a[i, pre(s)] z[i, post(s)]."""
+    rng = np.random.default_rng(k)
+    mask = (rng.random((k, n)) < p).astype(np.float32)
+    mask[k // 2] = 0.0                                   # an input without synapses
+    row_start, cols = csr_of(mask)
+    nnz = len(cols)
+    a, z = _spikes(rng, (m, k), 0.5), rng.normal(size=(m, n)).astype(np.float32)
+    cpu, gpu = _run_both(correlate_kernel(m, k, n, nnz, "float32"), correlate_gpu(m, k, n, nnz, "float32", serial=True),
+                         [a, z, row_start, cols, np.zeros(nnz, np.float32)])
+    np.testing.assert_array_equal(gpu, cpu)
+    rows = np.repeat(np.arange(k), np.diff(row_start))
+    np.testing.assert_allclose(cpu, (a.T @ z)[rows, cols], rtol=1e-5, atol=1e-5)
+    assert np.abs(cpu).sum() > 0
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ A plastic synapse = a weight structure (dense, patched, convolution) + a rule. W
 `learning=True` (default) the weights are state and learn on the device; `learning=False`
 compiles the same network for inference (weights are parameters). See `base` for the contract.
 """
-from aotsnn.components.plasticity.base import DenseCorrelation, PlasticSynapse, Rule
+from aotsnn.components.plasticity.base import WeightCorrelation, PlasticSynapse, Rule
 from aotsnn.components.plasticity.bcm import BCM, BCMSynapse
 from aotsnn.components.plasticity.hebbian import Hebbian, HebbianSynapse
 from aotsnn.components.plasticity.modulated import MSTDPET, MSTDPETSynapse
@@ -12,6 +12,6 @@ from aotsnn.components.plasticity.stdp import (EventSTDP, EventSTDPSynapse, ExpS
                                                TraceSTDPSynapse)
 from aotsnn.components.plasticity.traces import SpikeTimeTracker, VarTrace
 
-__all__ = ["BCM", "BCMSynapse", "DenseCorrelation", "EventSTDP", "EventSTDPSynapse", "ExpSTDP", "ExpSTDPSynapse",
+__all__ = ["BCM", "BCMSynapse", "WeightCorrelation", "EventSTDP", "EventSTDPSynapse", "ExpSTDP", "ExpSTDPSynapse",
            "Hebbian", "HebbianSynapse", "MSTDPET", "MSTDPETSynapse", "PlasticSynapse", "Rule", "SpikeTimeTracker",
            "TraceSTDP", "TraceSTDPSynapse", "VarTrace"]

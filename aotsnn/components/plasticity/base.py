@@ -4,7 +4,7 @@ A plastic synapse is a *structure* (how the weights carry the input `x` to the o
 patched, convolution) combined with a *rule* (how the weights change: Hebbian, BCM, STDP, ...).
 The structure is an ordinary synapse class; `PlasticSynapse` is a mixin placed before it:
 
-    class HebbianSynapse(PlasticSynapse, DenseCorrelation, DenseSynapse):
+    class HebbianSynapse(PlasticSynapse, WeightCorrelation, DenseSynapse):
         rule_type = Hebbian
 
 Learning runs inside the step, so a compiled network updates its weights on the device:
@@ -25,7 +25,7 @@ Order of one step: the output is computed with the weights from before the step,
 weights are updated from the rule's ports (whatever the network delivers there this step: a
 wire from a component added later carries its previous-step value).
 
-Structures provide `correlate(pre, post)`: the Hebbian product for their geometry, i.e. the
+Structures provide `correlate(params, pre, post)`: the Hebbian product for their geometry, i.e. the
 gradient of sum(post * forward(pre; W)) with respect to W (dense: pre.T @ post, summed over the
 batch; convolution: the kernel-gradient correlation), and `bias_correlate(post)`, the sum of
 `post` over every axis but the last.
@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from aotsnn.components.base import ParamRule, Port, Tree
+from aotsnn.components.synapses.csr import csr_correlate
 
 WEIGHT_BOUND = ParamRule(low=0.0)
 POSITIVE_BOUND = ParamRule(low=0.0, low_open=True)
@@ -75,7 +76,8 @@ class Rule(ABC):
     def param_rules(self) -> dict[str, ParamRule]:
         return {}
 
-    def init_state(self, leaves: dict[str, np.ndarray], batch: int) -> dict[str, np.ndarray]:
+    def init_state(self, leaves: dict[str, np.ndarray], batch: int,
+                   post_shape: tuple[int, ...]) -> dict[str, np.ndarray]:
         """The rule's own state leaves at t = 0 (besides the learned `leaves`)."""
         return {}
 
@@ -83,7 +85,8 @@ class Rule(ABC):
     def update(self, host: Any, params: Tree, state: Tree, inputs: Tree, dt: float) -> Tree:
         """New values of the learned leaves (weights before the mask) and of the rule's state.
 
-        `host` is the synapse: it provides `correlate`, `bias_correlate` and `learned_leaves`;
+        `host` is the synapse: it provides `correlate`, `bias_correlate`, `keep_topology` and
+        `learned_leaves`;
         `params` are the synapse's parameters (mask included), `state` its state before the step.
         """
 
@@ -137,7 +140,7 @@ class PlasticSynapse:
         state = super().init_state(batch)
         if self.learning:
             state.update({k: v.copy() for k, v in self._learned.items()})
-            state.update(self.rule.init_state(self._learned, batch))
+            state.update(self.rule.init_state(self._learned, batch, self.port("output", "out").shape))
         return state
 
     def step(self, params: Tree, state: Tree, inputs: Tree, dt: float) -> tuple[Tree, Tree]:
@@ -147,16 +150,19 @@ class PlasticSynapse:
         structure_state = {k: state[k] for k in self._structure_state_keys}
         new_state, outputs = super().step(view, structure_state, inputs, dt)
         learned = self.rule.update(self, params, state, inputs, dt)
-        learned["weights"] = learned["weights"] * params["mask"]
+        learned["weights"] = self.keep_topology(params, learned["weights"])
         return {**new_state, **learned}, outputs
 
 
-class DenseCorrelation:
-    """The Hebbian product of a dense weight matrix W (n_in, n_out): sum over the batch of outer
-    products, pre.T @ post, and the bias product sum(post, batch)."""
+class WeightCorrelation:
+    """The Hebbian product of a weighted synapse (aotsnn.components.synapses.dense), summed over
+    the batch: dense W (n_in, n_out): pre.T @ post; sparse (per-synapse weights, `connectivity=`):
+    pre.T @ post read at the synapses, c[s] = sum_b pre[b, pre(s)] post[b, post(s)]
+    (aotsnn.components.synapses.csr.csr_correlate). The bias product is sum(post, batch)."""
 
-    @staticmethod
-    def correlate(pre: Any, post: Any) -> Any:
+    def correlate(self, params: Tree, pre: Any, post: Any) -> Any:
+        if self.sparse:
+            return csr_correlate(pre, post, params["pre_start"], params["post_index"])
         return pre.T @ post
 
     @staticmethod

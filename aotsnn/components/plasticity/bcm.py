@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from aotsnn.components.base import NON_NEGATIVE, POSITIVE, ParamRule, Port, Tree
-from aotsnn.components.plasticity.base import WEIGHT_BOUND, DenseCorrelation, PlasticSynapse, Rule, soft_bound
+from aotsnn.components.plasticity.base import WEIGHT_BOUND, WeightCorrelation, PlasticSynapse, Rule, soft_bound
 from aotsnn.components.synapses.dense import DenseSynapse
 
 THETA_EPS = 1e-7
@@ -46,19 +46,20 @@ class BCM(Rule):
     def param_rules(self) -> dict[str, ParamRule]:
         return {"tau_w": POSITIVE, "tau_theta": POSITIVE, "w_bound": WEIGHT_BOUND, "w_decay": NON_NEGATIVE}
 
-    def init_state(self, leaves: dict[str, np.ndarray], batch: int) -> dict[str, np.ndarray]:
-        return {"theta": np.full(leaves["weights"].shape[-1], float(self.theta0))}
+    def init_state(self, leaves: dict[str, np.ndarray], batch: int,
+                   post_shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+        return {"theta": np.full(post_shape[-1], float(self.theta0))}
 
     def update(self, host: Any, params: Tree, state: Tree, inputs: Tree, dt: float) -> Tree:
         W, theta, post = state["weights"], state["theta"], inputs["post"]
         post_term = post * (post - theta) / (theta + THETA_EPS)
-        dW = soft_bound(host.correlate(inputs["pre"], post_term), W, params["w_bound"])
+        dW = soft_bound(host.correlate(params, inputs["pre"], post_term), W, params["w_bound"])
         W = W + (dW - W * params["w_decay"]) * dt / params["tau_w"]
         theta = theta + (jnp.mean(jnp.square(post), axis=0) - theta) * dt / params["tau_theta"]
         return {"weights": W, "theta": theta}
 
 
-class BCMSynapse(PlasticSynapse, DenseCorrelation, DenseSynapse):
+class BCMSynapse(PlasticSynapse, WeightCorrelation, DenseSynapse):
     """Dense synapse out = (x @ (W*mask)) * resist_scale + b whose weights learn by the BCM rule
     `BCM` (see there). Constructor: DenseSynapse's arguments, BCM's options (tau_w, tau_theta,
     theta0, w_bound, w_decay) and `learning`. Inputs: x (n_in,), pre (n_in,), post (n_out,).

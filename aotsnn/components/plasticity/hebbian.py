@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from aotsnn.components.base import NON_NEGATIVE, ParamRule, Port, Tree
-from aotsnn.components.plasticity.base import WEIGHT_BOUND, DenseCorrelation, PlasticSynapse, Rule, soft_bound
+from aotsnn.components.plasticity.base import WEIGHT_BOUND, WeightCorrelation, PlasticSynapse, Rule, soft_bound
 from aotsnn.components.plasticity.optim import (check_optimizer, optimizer_params, optimizer_rules,
                                                 optimizer_state, optimizer_step)
 from aotsnn.components.synapses.dense import DenseSynapse
@@ -96,7 +96,8 @@ class Hebbian(Rule):
         return {"w_bound": WEIGHT_BOUND, "prior_lmbda": NON_NEGATIVE, "l1_ratio": ParamRule(low=0.0, high=1.0),
                 **optimizer_rules(self.optim_type)}
 
-    def init_state(self, leaves: dict[str, np.ndarray], batch: int) -> dict[str, np.ndarray]:
+    def init_state(self, leaves: dict[str, np.ndarray], batch: int,
+                   post_shape: tuple[int, ...]) -> dict[str, np.ndarray]:
         return optimizer_state(self.optim_type, leaves)
 
     def prior_term(self, params: Tree, W: Any) -> Any:
@@ -118,9 +119,9 @@ class Hebbian(Rule):
     def update(self, host: Any, params: Tree, state: Tree, inputs: Tree, dt: float) -> Tree:
         W, sign = state["weights"], params["sign_value"]
         post = inputs["post"] * params["post_wght"]
-        dW = host.correlate(inputs["pre"] * params["pre_wght"], post)
+        dW = host.correlate(params, inputs["pre"] * params["pre_wght"], post)
         dW = soft_bound(dW, W, params["w_bound"]) + self.prior_term(params, W)
-        updates = {"weights": dW * sign * params["mask"]}
+        updates = {"weights": host.keep_topology(params, dW * sign)}
         if "biases" in host.learned_leaves:
             updates["biases"] = host.bias_correlate(post) * sign
         new = optimizer_step(self.optim_type, params, state, updates)
@@ -128,7 +129,7 @@ class Hebbian(Rule):
         return new
 
 
-class HebbianSynapse(PlasticSynapse, DenseCorrelation, DenseSynapse):
+class HebbianSynapse(PlasticSynapse, WeightCorrelation, DenseSynapse):
     """Dense synapse out = (x @ (W*mask)) * resist_scale + b whose weights (and biases) learn by
     the two-factor Hebbian rule `Hebbian` (see there for the equations and options).
 

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from aotsnn.components.base import NON_NEGATIVE, ParamRule, Port, Tree
-from aotsnn.components.plasticity.base import DenseCorrelation, PlasticSynapse, decay_term
+from aotsnn.components.plasticity.base import WeightCorrelation, PlasticSynapse, decay_term
 from aotsnn.components.plasticity.stdp import TraceSTDP
 from aotsnn.components.synapses.dense import DenseSynapse
 
@@ -43,7 +43,8 @@ class MSTDPET(TraceSTDP):
     def param_rules(self) -> dict[str, ParamRule]:
         return {**super().param_rules(), "tau_elg": ParamRule(low=0.0, unit="ms"), "elg_decay": NON_NEGATIVE}
 
-    def init_state(self, leaves: dict[str, np.ndarray], batch: int) -> dict[str, np.ndarray]:
+    def init_state(self, leaves: dict[str, np.ndarray], batch: int,
+                   post_shape: tuple[int, ...]) -> dict[str, np.ndarray]:
         shape = leaves["weights"].shape
         return {"eligibility": np.zeros(shape), "dweights": np.zeros(shape)}
 
@@ -58,7 +59,7 @@ class MSTDPET(TraceSTDP):
                 "dweights": self.stdp_update(host, params, W, inputs)}
 
 
-class MSTDPETSynapse(PlasticSynapse, DenseCorrelation, DenseSynapse):
+class MSTDPETSynapse(PlasticSynapse, WeightCorrelation, DenseSynapse):
     """Dense synapse out = (x @ (W*mask)) * resist_scale + b learning by reward-modulated trace
     STDP `MSTDPET` (see there). Constructor: DenseSynapse's arguments, MSTDPET's options (A_plus,
     A_minus, eta, mu, pretrace_target, w_bound, tau_w, tau_elg, elg_decay) and `learning`.

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from aotsnn.components.base import NON_NEGATIVE, ParamRule, Port, Tree
-from aotsnn.components.plasticity.base import (POSITIVE_BOUND, DenseCorrelation, PlasticSynapse, Rule,
+from aotsnn.components.plasticity.base import (POSITIVE_BOUND, WeightCorrelation, PlasticSynapse, Rule,
                                                decay_term)
 from aotsnn.components.synapses.dense import DenseSynapse
 
@@ -78,12 +78,12 @@ class TraceSTDP(Rule):
         ltp_pre = inputs["pre_trace"] - params["pretrace_target"]
         if self.mu > 0:
             mu = params["mu"]
-            ltp = host.correlate(ltp_pre, inputs["post_spike"]) * params["A_plus"]
-            ltd = host.correlate(inputs["pre_spike"], inputs["post_trace"]) * params["A_minus"]
+            ltp = host.correlate(params, ltp_pre, inputs["post_spike"]) * params["A_plus"]
+            ltd = host.correlate(params, inputs["pre_spike"], inputs["post_trace"]) * params["A_minus"]
             room = jnp.maximum(params["w_bound"] - W, 0.0)
             return jnp.power(room, mu) * ltp - jnp.power(jnp.maximum(W, 0.0), mu) * ltd
-        return (host.correlate(ltp_pre, inputs["post_spike"] * params["A_plus"])
-                - host.correlate(inputs["pre_spike"], inputs["post_trace"] * params["A_minus"]))
+        return (host.correlate(params, ltp_pre, inputs["post_spike"] * params["A_plus"])
+                - host.correlate(params, inputs["pre_spike"], inputs["post_trace"] * params["A_minus"]))
 
     def update(self, host: Any, params: Tree, state: Tree, inputs: Tree, dt: float) -> Tree:
         W = state["weights"]
@@ -130,9 +130,9 @@ class ExpSTDP(Rule):
         W, beta, bound = state["weights"], params["exp_beta"], params["w_bound"]
         z_pre, s_post = inputs["pre_trace"], inputs["post_spike"]
         target = jnp.ones_like(z_pre) * params["pretrace_target"]
-        ltp = (jnp.exp(-beta * W) * host.correlate(z_pre, s_post)
-               - jnp.exp(-beta * (bound - W)) * host.correlate(target, s_post))
-        ltd = jnp.exp(-beta * W) * host.correlate(inputs["pre_spike"], inputs["post_trace"])
+        ltp = (jnp.exp(-beta * W) * host.correlate(params, z_pre, s_post)
+               - jnp.exp(-beta * (bound - W)) * host.correlate(params, target, s_post))
+        ltd = jnp.exp(-beta * W) * host.correlate(params, inputs["pre_spike"], inputs["post_trace"])
         dW = ltp * params["A_plus"] - ltd * params["A_minus"]
         W = W + params["eta"] * dW - decay_term(W, params["tau_w"])
         return {"weights": jnp.clip(W, EXP_STDP_EPS, bound - EXP_STDP_EPS)}
@@ -177,7 +177,8 @@ class EventSTDP(Rule):
         return {"A_plus": NON_NEGATIVE, "A_minus": NON_NEGATIVE, "presyn_win_len": ParamRule(low=0.0, unit="ms"),
                 "w_bound": ParamRule(low=EVENT_STDP_FLOOR, low_open=True)}
 
-    def init_state(self, leaves: dict[str, np.ndarray], batch: int) -> dict[str, np.ndarray]:
+    def init_state(self, leaves: dict[str, np.ndarray], batch: int,
+                   post_shape: tuple[int, ...]) -> dict[str, np.ndarray]:
         return {"t": np.zeros(())}
 
     def update(self, host: Any, params: Tree, state: Tree, inputs: Tree, dt: float) -> Tree:
@@ -188,11 +189,11 @@ class EventSTDP(Rule):
         shrink = W * (1.0 + params["lmbda"])
         potentiate = (params["w_bound"] - shrink) * params["A_plus"]
         depress = -shrink * params["A_minus"]
-        dW = potentiate * host.correlate(pre, post) + depress * host.correlate(1.0 - pre, post)
+        dW = potentiate * host.correlate(params, pre, post) + depress * host.correlate(params, 1.0 - pre, post)
         return {"weights": jnp.clip(W + params["eta"] * dW, EVENT_STDP_FLOOR, params["w_bound"]), "t": t}
 
 
-class TraceSTDPSynapse(PlasticSynapse, DenseCorrelation, DenseSynapse):
+class TraceSTDPSynapse(PlasticSynapse, WeightCorrelation, DenseSynapse):
     """Dense synapse out = (x @ (W*mask)) * resist_scale + b learning by `TraceSTDP` (see there).
     Constructor: DenseSynapse's arguments, TraceSTDP's options (A_plus, A_minus, eta, mu,
     pretrace_target, w_bound, tau_w) and `learning`. Inputs: x, pre_spike, pre_trace (n_in,);
@@ -201,14 +202,14 @@ class TraceSTDPSynapse(PlasticSynapse, DenseCorrelation, DenseSynapse):
     rule_type = TraceSTDP
 
 
-class ExpSTDPSynapse(PlasticSynapse, DenseCorrelation, DenseSynapse):
+class ExpSTDPSynapse(PlasticSynapse, WeightCorrelation, DenseSynapse):
     """Dense synapse learning by `ExpSTDP` (see there); ports and constructor as TraceSTDPSynapse,
     with ExpSTDP's options (A_plus, A_minus, exp_beta, eta, pretrace_target, w_bound, tau_w)."""
 
     rule_type = ExpSTDP
 
 
-class EventSTDPSynapse(PlasticSynapse, DenseCorrelation, DenseSynapse):
+class EventSTDPSynapse(PlasticSynapse, WeightCorrelation, DenseSynapse):
     """Dense synapse learning by `EventSTDP` (see there). Constructor: DenseSynapse's arguments,
     EventSTDP's options (eta, lmbda, A_plus, A_minus, presyn_win_len, w_bound) and `learning`.
     Inputs: x, pre_tols (n_in,), post_spike (n_out,). Outputs: out (n_out,).

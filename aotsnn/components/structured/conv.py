@@ -81,7 +81,7 @@ class ConvSynapse(WeightedSynapse):
     def step(self, params: Tree, state: Tree, inputs: Tree, dt: float) -> tuple[Tree, Tree]:
         return {}, {"out": self.add_bias(params, self.transmit(params, inputs["x"]) * params["resist_scale"])}
 
-    def correlate(self, pre: Any, post: Any) -> Any:
+    def correlate(self, params: Tree, pre: Any, post: Any) -> Any:
         """The kernel-shaped Hebbian product: the transpose of K -> convolve(pre, K) applied to post."""
         transpose = jax.linear_transpose(lambda kernel: self.convolve(pre, kernel),
                                          jax.ShapeDtypeStruct(self.shape, pre.dtype))

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from aotsnn.components.initializers import Initializer, fan_in_gaussian
-from aotsnn.components.plasticity.base import DenseCorrelation, PlasticSynapse
+from aotsnn.components.plasticity.base import WeightCorrelation, PlasticSynapse
 from aotsnn.components.plasticity.hebbian import Hebbian
 from aotsnn.components.synapses.dense import DenseSynapse
 
@@ -101,7 +101,7 @@ class StaticPatchedSynapse(PatchedSynapse):
     """A PatchedSynapse without plasticity (ngclearn's name for the same computation)."""
 
 
-class HebbianPatchedSynapse(PlasticSynapse, DenseCorrelation, PatchedSynapse):
+class HebbianPatchedSynapse(PlasticSynapse, WeightCorrelation, PatchedSynapse):
     """PatchedSynapse whose weights (and biases) learn by the two-factor Hebbian rule (see
     aotsnn.components.plasticity.hebbian.Hebbian for the equations and options). Updates outside
     the patches are masked, so the block structure is kept. Constructor: PatchedSynapse's

@@ -144,6 +144,11 @@ class WeightedSynapse(Component):
         per-synapse weights, since only existing synapses are stored)."""
         return params["weights"] if self.sparse else params["weights"] * params["mask"]
 
+    def keep_topology(self, params: Tree, W: Any) -> Any:
+        """W with the pruned entries zeroed again (W * mask) after a learning rule changed it; a
+        sparse synapse stores only existing synapses, so W is kept as it is."""
+        return W if self.sparse else W * params["mask"]
+
     def transmit(self, params: Tree, x: Any) -> Any:
         """x @ (W * mask), the raw weighted input of shape (batch, n_out) (sparse: over the synapses)."""
         if self.sparse:

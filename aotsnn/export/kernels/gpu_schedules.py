@@ -9,6 +9,8 @@ signature and explicit thread bindings:
     csr_scatter   one thread per output (i, j): for each active row r (ascending), binary search
                   j in the row's sorted columns; no atomics, so deterministic, same order as CPU
     csr_gather    one thread per row (hoisted: runs when parameters change)
+    csr_correlate one thread per synapse p: its row by binary search in row_start, then the sum
+                  over the batch in the CPU kernel's order
 
 `serial=True` builds the same kernels with serial loops in place of the thread bindings, so
 their arithmetic can be checked against the CPU kernels on a machine without a GPU (tests).
@@ -110,6 +112,35 @@ def scatter_gpu(m: int, k: int, n: int, nnz: int, dtype: str, serial: bool = Fal
     return csr_scatter
 
 
+def correlate_gpu(m: int, k: int, n: int, nnz: int, dtype: str, serial: bool = False) -> tirx.PrimFunc:
+    bind, tpb = _binder(serial), _threads(nnz)
+    rows, size, blocks = k + 1, max(nnz, 1), (max(nnz, 1) + tpb - 1) // tpb
+
+    @T.prim_func(private=True)
+    def csr_correlate(a: T.Buffer((m, k), dtype), z: T.Buffer((m, n), dtype), row_start: T.Buffer((rows,), "int32"),
+                      cols: T.Buffer((size,), "int32"), out: T.Buffer((size,), dtype)):
+        T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
+        for bx in bind(blocks, thread="blockIdx.x"):
+            for tx in bind(tpb, thread="threadIdx.x"):
+                acc = T.alloc_buffer((1,), dtype, scope="local")
+                lo = T.alloc_buffer((1,), "int32", scope="local")
+                hi = T.alloc_buffer((1,), "int32", scope="local")
+                if bx * tpb + tx < nnz:
+                    lo[0] = 0
+                    hi[0] = k
+                    while lo[0] < hi[0]:            # the row r of synapse p: row_start[r] <= p < row_start[r + 1]
+                        if row_start[(lo[0] + hi[0]) // 2 + 1] <= bx * tpb + tx:
+                            lo[0] = (lo[0] + hi[0]) // 2 + 1
+                        else:
+                            hi[0] = (lo[0] + hi[0]) // 2
+                    acc[0] = T.cast(0, dtype)
+                    for i in range(m):
+                        acc[0] = acc[0] + a[i, lo[0]] * z[i, cols[bx * tpb + tx]]
+                    out[bx * tpb + tx] = acc[0]
+
+    return csr_correlate
+
+
 def gpu_version(name: str, func: tirx.PrimFunc, serial: bool = False) -> tirx.PrimFunc | None:
     """The thread-bound replacement of the hand-written kernel `name`; None for fused kernels."""
     buffers = list(func.params)
@@ -124,6 +155,9 @@ def gpu_version(name: str, func: tirx.PrimFunc, serial: bool = False) -> tirx.Pr
     if name.startswith("csr_scatter_"):
         (m, k), n, nnz = shape(buffers[0]), shape(buffers[-1])[1], int(name.split("_")[-2])
         return scatter_gpu(m, k, n, nnz, dtype, serial)
+    if name.startswith("csr_correlate_"):
+        (m, k), n, nnz = shape(buffers[0]), shape(buffers[1])[1], int(name.split("_")[-2])
+        return correlate_gpu(m, k, n, nnz, dtype, serial)
     return None
 
 

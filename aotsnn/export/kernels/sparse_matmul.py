@@ -24,6 +24,8 @@ from tvm.script import tirx as T
 
 from aotsnn.export.kernels.event_matmul import EVENT_CHUNK, chunk_has_event
 
+OPAQUE = 8       # TVM's kOpaque: FuseOps keeps the kernel as it is (its reads are indirect)
+
 # Above this fraction of non-zeros the dense event-driven kernel is faster (measured in bench/).
 MAX_SPARSE_DENSITY = 0.25
 
@@ -78,7 +80,7 @@ def correlate_kernel(m: int, k: int, n: int, nnz: int, dtype: str) -> tirx.PrimF
     @T.prim_func(private=True)
     def csr_correlate(a: T.Buffer((m, k), dtype), z: T.Buffer((m, n), dtype), row_start: T.Buffer((rows,), "int32"),
                       cols: T.Buffer((size,), "int32"), out: T.Buffer((size,), dtype)):
-        T.func_attr({"tirx.noalias": True})
+        T.func_attr({"tirx.noalias": True, "op_pattern": OPAQUE})   # never fused into its producers
         for r in range(k):
             for p in range(row_start[r], row_start[r + 1]):
                 out[p] = T.cast(0, dtype)
