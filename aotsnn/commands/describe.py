@@ -46,9 +46,11 @@ def _bundle_lines(build: dict) -> list[str]:
     return lines
 
 
-def _leaf(leaf: dict, group: str, kinds: dict[str, str]) -> str:
+def _leaf(leaf: dict, group: str, kinds: dict[str, str], precision: str) -> str:
+    """name(shape), the input's kind, and the dtype of a leaf that is not in the precision (an integer)."""
     kind = f" {kinds[leaf['name']]}" if group == "inputs" else ""
-    return f"{leaf['name']}{tuple(leaf['shape'])}{kind}"
+    dtype = f" {leaf['dtype']}" if leaf.get("dtype", precision) != precision else ""
+    return f"{leaf['name']}{tuple(leaf['shape'])}{dtype}{kind}"
 
 
 def cmd_info(args) -> int:
@@ -64,7 +66,7 @@ def cmd_info(args) -> int:
         f"compiled   via {m.get('compile_path')}, {build.get('kernels', '?')} kernels, "
         f"{build.get('kernel_calls_per_step', '?')} calls/step, workspace {build['workspace_bytes']} bytes",
         *_bundle_lines(build),
-        *[f"{group:<10} " + ", ".join(_leaf(leaf, group, input_kinds(m)) for leaf in m["layout"][group])
+        *[f"{group:<10} " + ", ".join(_leaf(leaf, group, input_kinds(m), m["precision"]) for leaf in m["layout"][group])
           for group in ("params", "state", "inputs", "outputs")]]))
     return EXIT_OK
 
