@@ -17,9 +17,9 @@ import pytest
 import tvm
 
 from aotsnn.demo import build_ei_network, demo_inputs
-from aotsnn.export.kernels.gpu_schedules import correlate_gpu, event_matmul_gpu, gather_gpu, scatter_gpu
+from aotsnn.export.kernels.gpu_schedules import correlate_gpu, densify_gpu, event_matmul_gpu, gather_gpu, scatter_gpu
 from aotsnn.export.kernels.event_matmul import event_matmul_kernel
-from aotsnn.export.kernels.sparse_matmul import correlate_kernel, csr_of, gather_kernel, scatter_kernel
+from aotsnn.export.kernels.sparse_matmul import correlate_kernel, csr_of, densify_kernel, gather_kernel, scatter_kernel
 from aotsnn.runtime.cuda import cuda_devices
 from aotsnn.targets import get
 
@@ -87,6 +87,22 @@ def test_gpu_csr_correlate_computes_the_cpu_sums(m, k, n, p):
     rows = np.repeat(np.arange(k), np.diff(row_start))
     np.testing.assert_allclose(cpu, (a.T @ z)[rows, cols], rtol=1e-5, atol=1e-5)
     assert np.abs(cpu).sum() > 0
+
+
+def test_gpu_csr_densify_adds_multapses_as_the_cpu_kernel():
+    k, n = 30, 20
+    rng = np.random.default_rng(5)
+    pre = np.sort(rng.integers(0, k - 1, 200))                 # repeated pairs; the last row has no synapse
+    post = rng.integers(0, n, 200).astype(np.int32)
+    row_start = np.zeros(k + 1, np.int32)
+    np.cumsum(np.bincount(pre, minlength=k), out=row_start[1:])
+    values = rng.normal(size=200).astype(np.float32)
+    cpu, gpu = _run_both(densify_kernel(k, n, 200, "float32"), densify_gpu(k, n, 200, "float32", serial=True),
+                         [values, row_start, post, np.full((k, n), 7.0, np.float32)])
+    expected = np.zeros((k, n), np.float32)
+    np.add.at(expected, (pre, post), values)
+    np.testing.assert_array_equal(gpu, cpu)
+    np.testing.assert_allclose(cpu, expected, rtol=1e-6, atol=1e-6)
 
 
 @pytest.fixture(scope="module")

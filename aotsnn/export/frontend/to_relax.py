@@ -20,7 +20,7 @@ from tvm import relax, topi
 
 from aotsnn.export.kernels.exp_f32 import exp_f32
 from aotsnn.export.kernels.matmul_selection import select_matmul_kernels
-from aotsnn.export.kernels.sparse_matmul import MAX_SPARSE_DENSITY, correlate_kernel, scatter_kernel
+from aotsnn.export.kernels.sparse_matmul import MAX_SPARSE_DENSITY, correlate_kernel, densify_kernel, scatter_kernel
 from aotsnn.export.frontend.intrinsics import intrinsic
 from aotsnn.export.frontend.elementwise import HANDLERS as ELEMENTWISE
 from aotsnn.export.frontend.linalg import HANDLERS as LINALG
@@ -49,8 +49,9 @@ CONV = {1: R.nn.conv1d, 2: R.nn.conv2d, 3: R.nn.conv3d}
 class RelaxBackend:
     """Emits Relax ops with a BlockBuilder (see aotsnn.export.frontend.values.Backend)."""
 
-    def __init__(self) -> None:
+    def __init__(self, sparse_threshold: float = MAX_SPARSE_DENSITY) -> None:
         self.bb = relax.BlockBuilder()
+        self.sparse_threshold = sparse_threshold          # above it a sparse synapse runs on a dense matrix
         self.kernels: dict[str, relax.GlobalVar] = {}     # hand-written TIR kernels, one per shape
 
     def build(self, walker: Walker) -> tvm.IRModule:
@@ -131,6 +132,12 @@ class RelaxBackend:
 
     def csr_matmul(self, x: Tensor, weights: Tensor, pre_start: Tensor, post_index: Tensor, n_out: int):
         (m, k), nnz = x.shape, weights.shape[0]
+        if nnz > self.sparse_threshold * k * n_out:     # dense enough that the dense kernel is faster
+            densify = self._kernel(f"csr_densify_{k}x{n_out}_{nnz}_{x.dtype}",
+                                   lambda: densify_kernel(k, n_out, nnz, x.dtype))
+            w = self._emit(relax.call_tir(densify, [weights.value, pre_start.value, post_index.value],
+                                          relax.TensorType((k, n_out), x.dtype)))
+            return self._emit(R.matmul(x.value, w))
         kernel = self._kernel(f"csr_scatter_{m}x{k}x{n_out}_{nnz}_{x.dtype}",
                               lambda: scatter_kernel(m, k, n_out, nnz, x.dtype))
         return self._emit(relax.call_tir(kernel, [x.value, weights.value, pre_start.value, post_index.value],
@@ -159,9 +166,11 @@ def import_stablehlo(text: str, topology: dict[int, np.ndarray] | None = None,
     """Relax IRModule with `main(*args) -> tuple` equivalent to the StableHLO module `text`.
 
     `topology` maps argument indices to values fixed at compile time (connection masks); a
-    product with one of at most `sparse_threshold` density becomes CSR kernels.
+    product with one of at most `sparse_threshold` density becomes CSR kernels. A sparse synapse
+    (a list of synapses) denser than `sparse_threshold` is scattered into a dense matrix (hoisted
+    when its weights are parameters) and runs on the dense event-driven kernel.
     """
-    return select_matmul_kernels(RelaxBackend().build(Walker(text, HANDLERS, intrinsic)), topology, sparse_threshold)
+    return select_matmul_kernels(RelaxBackend(sparse_threshold).build(Walker(text, HANDLERS, intrinsic)), topology, sparse_threshold)
 
 
 __all__ = ["import_stablehlo", "canonical_text", "HANDLERS"]

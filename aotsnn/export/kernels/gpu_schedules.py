@@ -9,6 +9,7 @@ signature and explicit thread bindings:
     csr_scatter   one thread per output (i, j): for each active row r (ascending), binary search
                   j in the row's sorted columns; no atomics, so deterministic, same order as CPU
     csr_gather    one thread per row (hoisted: runs when parameters change)
+    csr_densify   one thread per row (hoisted when the weights are parameters)
     csr_correlate one thread per synapse p: its row by binary search in row_start, then the sum
                   over the batch in the CPU kernel's order
 
@@ -112,6 +113,25 @@ def scatter_gpu(m: int, k: int, n: int, nnz: int, dtype: str, serial: bool = Fal
     return csr_scatter
 
 
+def densify_gpu(k: int, n: int, nnz: int, dtype: str, serial: bool = False) -> tirx.PrimFunc:
+    bind, tpb = _binder(serial), _threads(k)
+    rows, size, blocks = k + 1, max(nnz, 1), (k + tpb - 1) // tpb
+
+    @T.prim_func(private=True)
+    def csr_densify(values: T.Buffer((size,), dtype), row_start: T.Buffer((rows,), "int32"),
+                    cols: T.Buffer((size,), "int32"), w: T.Buffer((k, n), dtype)):
+        T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
+        for bx in bind(blocks, thread="blockIdx.x"):
+            for tx in bind(tpb, thread="threadIdx.x"):
+                if bx * tpb + tx < k:
+                    for j in range(n):
+                        w[bx * tpb + tx, j] = T.cast(0, dtype)
+                    for p in range(row_start[bx * tpb + tx], row_start[bx * tpb + tx + 1]):
+                        w[bx * tpb + tx, cols[p]] = w[bx * tpb + tx, cols[p]] + values[p]
+
+    return csr_densify
+
+
 def correlate_gpu(m: int, k: int, n: int, nnz: int, dtype: str, serial: bool = False) -> tirx.PrimFunc:
     bind, tpb = _binder(serial), _threads(nnz)
     rows, size, blocks = k + 1, max(nnz, 1), (max(nnz, 1) + tpb - 1) // tpb
@@ -155,6 +175,9 @@ def gpu_version(name: str, func: tirx.PrimFunc, serial: bool = False) -> tirx.Pr
     if name.startswith("csr_scatter_"):
         (m, k), n, nnz = shape(buffers[0]), shape(buffers[-1])[1], int(name.split("_")[-2])
         return scatter_gpu(m, k, n, nnz, dtype, serial)
+    if name.startswith("csr_densify_"):
+        (k, n), nnz = shape(buffers[-1]), int(name.split("_")[-2])
+        return densify_gpu(k, n, nnz, dtype, serial)
     if name.startswith("csr_correlate_"):
         (m, k), n, nnz = shape(buffers[0]), shape(buffers[1])[1], int(name.split("_")[-2])
         return correlate_gpu(m, k, n, nnz, dtype, serial)

@@ -10,6 +10,8 @@ passed at run time. Three kernels:
     scatter (every step), for each row r with x[i, r] != 0 (found as in event_matmul, by chunks):
         out[i, cols[p]] += x[i, r] * values[p]              for p in row r
 
+    densify (a sparse synapse denser than the threshold: the dense kernel is then faster):
+        W[r, j] = sum of values[p] over the synapses p of row r with cols[p] = j   (else 0)
     correlate (plastic sparse synapses), for each synapse p of row r:
         c[p] = sum over i of a[i, r] * z[i, cols[p]]
 
@@ -88,3 +90,19 @@ def correlate_kernel(m: int, k: int, n: int, nnz: int, dtype: str) -> tirx.PrimF
                     out[p] = out[p] + a[i, r] * z[i, cols[p]]
 
     return csr_correlate
+
+
+def densify_kernel(k: int, n: int, nnz: int, dtype: str) -> tirx.PrimFunc:
+    rows, size = k + 1, max(nnz, 1)
+
+    @T.prim_func(private=True)
+    def csr_densify(values: T.Buffer((size,), dtype), row_start: T.Buffer((rows,), "int32"),
+                    cols: T.Buffer((size,), "int32"), w: T.Buffer((k, n), dtype)):
+        T.func_attr({"tirx.noalias": True, "op_pattern": OPAQUE})
+        for r in range(k):
+            for j in range(n):
+                w[r, j] = T.cast(0, dtype)
+            for p in range(row_start[r], row_start[r + 1]):
+                w[r, cols[p]] = w[r, cols[p]] + values[p]
+
+    return csr_densify
