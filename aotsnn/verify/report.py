@@ -98,7 +98,8 @@ def leaf_error(name: str, got: np.ndarray, ref: np.ndarray, rtol: float, atol: f
     diff = np.abs(got - ref)
     finite = np.isfinite(got) & np.isfinite(ref)
     bad_nonfinite = bool(np.any(np.isfinite(got) != np.isfinite(ref)))
-    rel = diff / np.maximum(np.abs(ref), np.finfo(np.float64).tiny)
+    with np.errstate(over="ignore"):        # rel is read only where |ref| > atol
+        rel = diff / np.maximum(np.abs(ref), np.finfo(np.float64).tiny)
     max_abs = float(diff[finite].max()) if finite.any() else 0.0
     max_rel = float(rel[finite & (np.abs(ref) > atol)].max()) if (finite & (np.abs(ref) > atol)).any() else 0.0
     ok = (not bad_nonfinite) and bool(np.all(diff[finite] <= atol + rtol * np.abs(ref[finite])))
