@@ -157,6 +157,12 @@ class Network:
             if name in topology:
                 raise ValueError(f"Network '{self.name}': parameter '{name}' is topology (a connection mask the "
                                  "kernels are specialised to); it cannot differ between samples.")
+            comp_name, _, leaf = name.partition(".")
+            if leaf in self.components[comp_name].shared_params():
+                raise ValueError(f"Network '{self.name}': parameter '{name}' of {self.components[comp_name].label} "
+                                 "cannot differ between samples (the sparse synapse's kernel reads one weight "
+                                 "vector for the batch); sweep it with one artifact call per value, or make the "
+                                 "synapse dense (p_conn=...).")
         shared = self._shared_state_leaves()
         if names and shared:
             raise ValueError(f"Network '{self.name}': per-sample parameters need every state leaf to carry the "

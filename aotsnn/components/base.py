@@ -120,6 +120,11 @@ class Component(ABC):
         (e.g. sparse connectivity), so an artifact refuses to change them at run time."""
         return ()
 
+    def shared_params(self) -> tuple[str, ...]:
+        """Parameters that cannot take one value per sample (Network.per_sample) besides topology:
+        the compiled kernel of a sparse synapse reads one weight vector for the whole batch."""
+        return ()
+
     @abstractmethod
     def default_params(self) -> dict[str, np.ndarray]:
         """The parameter values given at construction, as numpy arrays."""

@@ -144,6 +144,9 @@ class WeightedSynapse(Component):
         per-synapse weights, since only existing synapses are stored)."""
         return params["weights"] if self.sparse else params["weights"] * params["mask"]
 
+    def shared_params(self) -> tuple[str, ...]:
+        return ("weights",) if self.sparse else ()
+
     def keep_topology(self, params: Tree, W: Any) -> Any:
         """W with the pruned entries zeroed again (W * mask) after a learning rule changed it; a
         sparse synapse stores only existing synapses, so W is kept as it is."""
