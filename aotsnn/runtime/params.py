@@ -98,7 +98,7 @@ class ParamChecker:
             cast = array if array.dtype == np.uint16 else bfloat16_bits(array)
         else:
             with np.errstate(over="ignore", invalid="ignore"):
-                cast = array.astype(self.dtype)
+                cast = array.astype(self.dtype, copy=False)
         values = self.as_float(cast)
         given = values if array.dtype == self.dtype else array.astype(np.float64)
         self._check_rule(name, values, given)
@@ -112,8 +112,8 @@ class ParamChecker:
         dtype = self.integers[name]
         if array.dtype.kind not in "iu":
             raise TypeError(f"parameter '{name}' holds {dtype} indices, got dtype {array.dtype}.")
-        cast = array.astype(dtype)
-        if not np.array_equal(cast, array):
+        cast = array.astype(dtype, copy=False)
+        if cast is not array and not np.array_equal(cast, array):
             raise ValueError(f"parameter '{name}' holds {dtype} indices; some values do not fit in {dtype}.")
         self._check_topology(name, cast)
         return cast
@@ -140,6 +140,6 @@ class ParamChecker:
 
     def _check_topology(self, name: str, cast: np.ndarray) -> None:
         expected = self.topology.get(name)
-        if expected is not None and hashlib.sha256(cast.tobytes()).hexdigest() != expected:
+        if expected is not None and hashlib.sha256(np.ascontiguousarray(cast).data).hexdigest() != expected:
             raise ValueError(f"parameter '{name}' is topology, fixed when '{self.model}' was compiled "
                              "(kernels are specialised to it); recompile to change it.")

@@ -15,7 +15,6 @@ are serialised); independent sessions of one artifact share nothing.
 """
 from __future__ import annotations
 
-import math
 import threading
 from pathlib import Path
 from typing import Mapping
@@ -26,26 +25,12 @@ import tvm_ffi
 from aotsnn.runtime.artifact import Artifact, open_artifact
 from aotsnn.runtime.checks import LayoutChecks, integer_leaves_of, integer_state_of
 from aotsnn.runtime.dlpack import tensor
-from aotsnn.runtime.format import ArtifactError, arrays_from_file, numpy_dtype
+from aotsnn.runtime.format import ArtifactError, aligned_empty, arrays_from_file, is_aligned, numpy_dtype
 from aotsnn.runtime.library import check_identity, load_library
 from aotsnn.runtime.monitors import Recording
 from aotsnn.runtime.params import ParamChecker
 from aotsnn.runtime.statefile import StateFiles
 from aotsnn.runtime.stepper import Stepper
-
-ALIGN = 64
-
-
-def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """An uninitialised C-contiguous array whose data is 64-byte aligned (the kernels need it)."""
-    dtype = np.dtype(dtype)
-    count = math.prod(shape)
-    raw = np.empty((count + 1) * dtype.itemsize + ALIGN, dtype=np.uint8)
-    start = (-raw.__array_interface__["data"][0]) % ALIGN     # (ndarray.ctypes is slow per call)
-    # One spare element: numpy moves the data pointer of an *empty* slice to its base, so a
-    # zero-size array (a run of T = 0 steps) is cut from a non-empty, aligned one.
-    return raw[start:start + (count + 1) * dtype.itemsize].view(dtype)[:count].reshape(shape)
-
 
 def aligned_copy(array: np.ndarray) -> np.ndarray:
     out = aligned_empty(array.shape, array.dtype)
@@ -83,8 +68,9 @@ class Session(Recording, LayoutChecks, StateFiles):
                                 f"{m['build']['workspace_bytes']} bytes the manifest asks for.") from exc
         self._lock = threading.Lock()
         self._params: dict[str, np.ndarray] = {}
-        try:
-            self.set_params(**self._read_arrays("params.npz", "params"))
+        try:        # read aligned, so the checked values are the kernels' tensors: one copy in memory
+            self._install({name: array if is_aligned(array) else aligned_copy(array) for name, array
+                           in self._checker.stage(self._read_arrays("params.npz", "params")).items()})
         except (ValueError, TypeError) as exc:      # e.g. a mask that is not the compiled connectivity
             raise ArtifactError(f"params.npz of {artifact.path}: {exc}") from exc
         self._initial_state = self._read_arrays("state.npz", "state")     # read once: checked at load
@@ -121,7 +107,10 @@ class Session(Recording, LayoutChecks, StateFiles):
         aotsnn.runtime.params). Either every value is taken or none is, and concurrent calls from
         several threads each take effect whole (none is lost). No recompilation happens.
         """
-        staged = {name: aligned_copy(array) for name, array in self._checker.stage(values).items()}
+        self._install({name: aligned_copy(array) for name, array in self._checker.stage(values).items()})
+
+    def _install(self, staged: dict[str, np.ndarray]) -> None:
+        """Make checked, aligned parameter arrays (owned by the session) the kernels' tensors."""
         with self._lock:
             merged = {**self._params, **staged}
             tensors = [tensor(merged[n], self.leaf_precision("params", n)) for n, _ in self.layout["params"]] \
@@ -141,7 +130,7 @@ class Session(Recording, LayoutChecks, StateFiles):
     def _read_arrays(self, file: str, group: str) -> dict[str, np.ndarray]:
         arrays = arrays_from_file(self.artifact.file(file))
         self._check_tree(arrays, group, f"{file} of {self.artifact.path}", ArtifactError)
-        return {n: arrays[n].copy() for n, _ in self.layout[group]}
+        return {n: arrays[n] for n, _ in self.layout[group]}      # fresh arrays: no copy needed
 
     # -- running --------------------------------------------------------------------------------
     # `run` (aotsnn.runtime.monitors.Recording): one call, or chunks with monitors.

@@ -32,6 +32,7 @@ import numpy as np
 import tvm_ffi
 
 from aotsnn.runtime.dlpack import tensor
+from aotsnn.runtime.format import ALIGN, aligned_empty
 
 if TYPE_CHECKING:
     from aotsnn.runtime.session import Session
@@ -41,8 +42,6 @@ if TYPE_CHECKING:
 def carve(layout: list[tuple[str, tuple[int, ...]]], dtype: np.dtype) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """One zeroed block holding every leaf of `layout`, each starting 64-byte aligned (the
     kernels' aligned loads need it): (block, name -> view). One pass over the block sees them all."""
-    from aotsnn.runtime.session import ALIGN, aligned_empty
-
     per_align = max(ALIGN // np.dtype(dtype).itemsize, 1)
     sizes = [math.prod(shape) for _, shape in layout]
     padded = [-(-size // per_align) * per_align for size in sizes]
