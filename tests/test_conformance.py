@@ -327,11 +327,6 @@ def build_sources(size: Size = DEFAULT) -> Network:
     return net
 
 
-# Random numbers are refused by the GPU targets for now (aotsnn.export.kernels.gpu_launch.schedule_gpu:
-# their schedules inline threefry's rounds exponentially); these networks check that refusal there.
-DRAWS_RANDOM_NUMBERS = {"sources"}
-GPU_TARGETS = {"cuda", "opencl"}
-
 NETWORKS = {"somas": build_somas, "dense": build_dense, "hebbian": build_hebbian, "stdp": build_stdp,
             "structured": build_structured, "nir": build_nir, "sources": build_sources}
 
@@ -464,16 +459,9 @@ def one_timed_run(monkeypatch):
 
 
 def check_conformance(network: str, target, conformance, size: Size, steps: int) -> None:
-    """The one-step check against float64 (policy and LEAF_TOLERANCE) and identical spike trains;
-    on a GPU target, a network of DRAWS_RANDOM_NUMBERS must be refused instead."""
-    from aotsnn.export import ExportError
+    """The one-step check against float64 (policy and LEAF_TOLERANCE) and identical spike trains."""
     from aotsnn.runtime.harness import load_any
     from aotsnn.verify import compare
-
-    if network in DRAWS_RANDOM_NUMBERS and target.name in GPU_TARGETS:
-        with pytest.raises(ExportError, match="draw random numbers .* the GPU targets cannot schedule yet"):
-            conformance(network, target, size)
-        return
 
     net = NETWORKS[network](size)
     path = conformance(network, target, size)
@@ -578,12 +566,6 @@ def test_network_builds_for_cuda(network, tmp_path):
         pytest.skip(why)
     if cuda.runs_here()[0]:
         pytest.skip("a GPU is here: test_network_matches_jax_on_target runs the cuda artifact")
-    if network in DRAWS_RANDOM_NUMBERS:
-        from aotsnn.export import ExportError
-
-        with pytest.raises(ExportError, match="draw random numbers .* the GPU targets cannot schedule yet"):
-            compile_network(NETWORKS[network](), tmp_path / f"{network}.aot", target="cuda")
-        return
     path = compile_network(NETWORKS[network](), tmp_path / f"{network}.aot", target="cuda")
     assert (path / "model.so").stat().st_size > 0 and (path / "driver.cu").is_file()
 

@@ -1,5 +1,6 @@
 """The demo and COBA networks with their Poisson drive inside the artifact: no inputs, `steps=T`,
-spike trains equal to the JAX reference bit for bit on host and on the C bundle."""
+spike trains equal to the JAX reference bit for bit on host, on the C bundle and on opencl (the
+GPU schedule of random bits, aotsnn.export.kernels.gpu_schedules.RandomBitsGPU; PoCL in CI)."""
 from __future__ import annotations
 
 import jax
@@ -10,6 +11,7 @@ import pytest
 from aotsnn.demo import build_ei_network
 from aotsnn.export import compile_network
 from aotsnn.runtime.harness import load_any
+from aotsnn.targets import get
 from aotsnn.workloads import coba_initial_state, coba_network
 
 T = 300
@@ -17,9 +19,12 @@ BUILDS = {"demo": lambda: (build_ei_network(drive="poisson"), None),
           "coba": lambda: (lambda net: (net, coba_initial_state(net)))(coba_network(400, drive="poisson"))}
 
 
-@pytest.mark.parametrize("target", ["host", "c"])
+@pytest.mark.parametrize("target", ["host", "c", "opencl"])
 @pytest.mark.parametrize("name", sorted(BUILDS))
 def test_internal_poisson_drive_is_bit_exact(name, target, tmp_path):
+    runs, why = get(target).runs_here()
+    if not runs:
+        pytest.skip(why)
     net, initial = BUILDS[name]()
     assert not net.input_shapes
     initial = net.init_state() if initial is None else initial

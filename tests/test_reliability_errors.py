@@ -186,7 +186,6 @@ TRIGGERS: dict[str, Callable[[Context], object]] = {
     "target-unknown": lambda ctx: compile_network(support.small_net(), ctx.tmp / "x.aot", target="gpu9000"),
     "precision-unknown": lambda ctx: compile_network(support.small_net(), ctx.tmp / "x.aot", precision="int8"),
     "compile-not-a-network": lambda ctx: compile_network("ei_demo", ctx.tmp / "x.aot"),
-    "compile-random-on-gpu": lambda ctx: compile_network(_sourced_network(), ctx.tmp / "x.aot", target="opencl"),
     "compile-over-a-directory": lambda ctx: compile_network(support.small_net(), Path(__file__).parent),
     # loading an artifact
     "manifest-missing": lambda ctx: load(ctx.tmp),

@@ -64,6 +64,29 @@ def test_cuda_and_opencl_share_one_set_of_gpu_schedules():
                 assert f"{launch['symbol']}(" in source and marker in source
 
 
+def test_random_bits_are_computed_once_per_thread_not_inlined():
+    """A threefry kernel (a PoissonSource's draw and key split) runs as one launch whose device
+    code has exactly the shifts of its TIR blocks: each intermediate computed once per thread
+    (RandomBitsGPU), where inlining would repeat them exponentially over the 20 rounds."""
+    import re
+
+    from aotsnn.components.sources import PoissonSource
+    from aotsnn.export.kernels.fusion import has_random_bits
+    from aotsnn.network import Network
+
+    net = Network("pois", dt=0.1)
+    net.add(PoissonSource("pois", 20, rate=100.0))
+    net.record("pois.spikes")
+    _, opencl = _kernels_of(net, "opencl")
+    random = [gv.name_hint for gv, func in opencl.scheduled.functions_items() if has_random_bits(func)]
+    shifting = [name for name in random if "<<" in opencl.scheduled[name].script()]
+    assert shifting, random
+    for name in shifting:
+        (launch,) = opencl.table[name]
+        body = re.search(rf"__kernel void {launch['symbol']}\([^;{{]*\) {{(.*?)\n}}\n", opencl.source, re.S).group(1)
+        assert body.count("<<") == opencl.scheduled[name].script().count("<<"), name
+
+
 def test_float_constants_that_tvm_rounds_are_spelled_exactly():
     """TVM prints float32 constants with 7 significant digits: 1/3 reads back one ulp off."""
     third = float(np.float32(1 / 3))

@@ -21,7 +21,7 @@ from tvm.tirx.build import split_host_device_mods
 
 from aotsnn.export.errors import ExportError
 from aotsnn.export.kernels.fusion import has_random_bits
-from aotsnn.export.kernels.gpu_schedules import ElementwiseGPU, gpu_version
+from aotsnn.export.kernels.gpu_schedules import ElementwiseGPU, RandomBitsGPU, gpu_version
 
 
 @dataclass(frozen=True)
@@ -36,24 +36,21 @@ class GpuKernels:
 def schedule_gpu(funcs: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModule:
     """Every kernel of `funcs` with a GPU schedule (ExportError naming those left without).
 
-    Kernels of random bits (jax.random's threefry: uint32 blocks) are refused: ElementwiseGPU
-    inlines their intermediate blocks, and each threefry round reads its values twice, so the
-    expression grows exponentially (the cuda build of a 100-unit PoissonSource passed 20 GB);
-    not inlining needs device scratch buffers, which the GPU drivers do not provide yet.
+    Kernels of random bits (jax.random's threefry: uint32 blocks) get RandomBitsGPU alone: the
+    other rules inline intermediates first, which grows threefry's expression exponentially.
     """
-    random = sorted(gv.name_hint for gv, func in funcs.functions.items() if has_random_bits(func))
-    if random:
-        raise ExportError(f"the kernels {', '.join(random[:3])} draw random numbers (uint32 threefry blocks: "
-                          "PoissonSource, noise, stochastic release), which the GPU targets cannot schedule yet; "
-                          "compile for 'host' or a C target.")
     replaced = {}
     for gv, func in funcs.functions.items():
         gpu = gpu_version(gv.name_hint, func)
         replaced[gv.name_hint] = func if gpu is None else gpu.with_attr("global_symbol", gv.name_hint)
+    bits = {name: f for name, f in replaced.items() if has_random_bits(f)}
+    rest = {name: f for name, f in replaced.items() if name not in bits}
     with target:
         scheduled = dlight.ApplyDefaultSchedule(ElementwiseGPU(), dlight.gpu.GEMV(), dlight.gpu.Reduction(),
                                                 dlight.gpu.GeneralReduction(), dlight.gpu.Fallback())(
-            tvm.IRModule(replaced))
+            tvm.IRModule(rest))
+        for gv, func in dlight.ApplyDefaultSchedule(RandomBitsGPU())(tvm.IRModule(bits)).functions.items():
+            scheduled[gv] = func
     missing = [gv.name_hint for gv, f in scheduled.functions.items() if not f.attrs.get("tirx.is_scheduled")]
     if missing:
         raise ExportError(f"no GPU schedule for the kernels {', '.join(missing)}")

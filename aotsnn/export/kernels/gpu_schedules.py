@@ -19,10 +19,15 @@ their arithmetic can be checked against the CPU kernels on a machine without a G
 ElementwiseGPU schedules the fused soma/synapse kernels (injective): intermediates inlined,
 each output block's loops fused and bound to blocks of min(256, extent rounded up to a warp)
 threads (dlight's Fallback rule would always use 1024, mostly idle for small populations).
+
+RandomBitsGPU schedules the kernels of random bits (threefry2x32, aotsnn.components.random), which
+must not be inlined: each thread computes every block of its output element, each intermediate
+once, in registers (its docstring says why and how).
 """
 from __future__ import annotations
 
-from tvm import tirx
+from tvm import s_tir, tirx
+from tvm.s_tir.dlight.analysis import normalize_prim_func
 from tvm.s_tir.dlight.gpu.base import GPUScheduleRule
 from tvm.script import tirx as T
 
@@ -184,6 +189,16 @@ def gpu_version(name: str, func: tirx.PrimFunc, serial: bool = False) -> tirx.Pr
     return None
 
 
+
+
+def _bind_threads(sch: s_tir.Schedule, loop, extent: int | None):
+    """Split `loop` into blockIdx.x x threadIdx.x (threads per block: _threads); the thread loop."""
+    block, thread = sch.split(loop, factors=[None, MAX_THREADS if extent is None else _threads(extent)])
+    sch.bind(block, "blockIdx.x")
+    sch.bind(thread, "threadIdx.x")
+    return thread
+
+
 class ElementwiseGPU(GPUScheduleRule):
     """Injective kernels: inline intermediates, bind each output block's fused loop to threads."""
 
@@ -195,7 +210,58 @@ class ElementwiseGPU(GPUScheduleRule):
             return None
         sch, loops = found
         for fused, extent in loops:
-            block, thread = sch.split(fused, factors=[None, MAX_THREADS if extent is None else _threads(extent)])
-            sch.bind(block, "blockIdx.x")
-            sch.bind(thread, "threadIdx.x")
+            _bind_threads(sch, fused, extent)
+        return sch
+
+
+class RandomBitsGPU(GPUScheduleRule):
+    """Kernels of random bits: one thread per output element computes all the blocks it reads.
+
+    A threefry2x32 round reads its words more than once,
+
+        x0 <- x0 + x1,   x1 <- rotl(x1, r) ^ x0        (rotl(x, r) = (x << r) | (x >> (32 - r)))
+
+    so inlining the blocks into the output (ElementwiseGPU) multiplies the expression at every
+    round, exponentially over threefry's 20 rounds. Here no block is inlined. Each output block's
+    loops are fused and bound to threads as in ElementwiseGPU; then every other block, consumers first,
+    is computed at the thread loop of the output that reads it (compute_at: only the elements that
+    thread needs) into a "local" buffer, which TVM compacts to those elements (one, for a chain of
+    elementwise blocks) and the device compiler keeps in registers. One kernel per PrimFunc, no
+    device scratch memory, and every value is the one the CPU kernels compute (integer ops, and
+    float ops in the same order). A block read by the threads of two outputs cannot be placed in
+    one of them: such a kernel gets no schedule (None), as does one whose output is a reduction.
+    """
+
+    def apply(self, func: tirx.PrimFunc, target, _tunable: bool):
+        if not isinstance(func, tirx.PrimFunc) or not self.is_target_available(target):
+            return None
+        sch = s_tir.Schedule(func)
+        infos = normalize_prim_func(sch)
+        if not infos:
+            return None
+        injective = {info.name: info.is_injective() for info in infos}
+        root = sch.get_sblock("root")
+        threads, home = [], {}                   # thread loops; block name -> index of its thread loop
+        for block in sch.get_output_blocks(root):
+            name = sch.get(block).name_hint
+            if not injective.get(name, False):
+                return None
+            loops = sch.get_loops(block)
+            fused = sch.add_unit_loop(block) if not loops else sch.fuse(*loops) if len(loops) > 1 else loops[0]
+            extent = sch.get(fused).extent
+            home[name] = len(threads)
+            threads.append(_bind_threads(sch, fused, int(extent) if isinstance(extent, tirx.IntImm) else None))
+        for block in reversed(sch.get_child_blocks(root)):
+            name = sch.get(block).name_hint
+            if name in home:
+                continue
+            readers = {home[sch.get(c).name_hint] for c in sch.get_consumers(block)}
+            if len(readers) != 1:
+                return None
+            (home[name],) = readers
+            try:
+                sch.compute_at(block, threads[home[name]])
+            except s_tir.ScheduleError:
+                return None
+            sch.set_scope(block, 0, "local")
         return sch
