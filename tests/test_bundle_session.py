@@ -184,6 +184,91 @@ def test_a_sparse_network_stores_only_its_connections_and_takes_new_weights(tmp_
     assert max(np.max(np.abs(state_c[k] - state_h[k])) for k in state_h) < 1e-3
 
 
+def _synapse_list_network():
+    """Driven somas into somas through synapse lists: a conductance synapse with FixedInDegree and
+    given pairs, one of them twice (a multapse)."""
+    from aotsnn.components.connectivity import Explicit, FixedInDegree
+    from aotsnn.components.somas import ExponentialSoma
+    from aotsnn.components.synapses import DenseSynapse, ExponentialSynapse
+    from aotsnn.network import Network
+
+    net = Network("lists", dt=0.1)
+    net.add_input("drive", (20,))
+    net.add(ExponentialSoma("pre", 20))
+    net.add(ExponentialSynapse("syn", (20, 15), tau_decay=5.0, g_syn_bar=0.5, syn_rest=0.0,
+                               connectivity=FixedInDegree(4), seed=1))
+    net.add(DenseSynapse("given", (20, 15), connectivity=Explicit([0, 3, 3, 7, 19], [2, 5, 5, 14, 0]),
+                         resist_scale=30.0, seed=2))
+    net.add(ExponentialSoma("post", 15))
+    net.connect("drive", "pre.i")
+    net.project("pre", "syn", "post")
+    net.connect("pre.spikes", "given.x")
+    net.connect("given.out", "post.i")
+    net.record("pre.spikes", "post.spikes")
+    return net
+
+
+USER_OF_LISTS = r"""
+#include <stdio.h>
+#include "lists.h"
+static lists_state s;
+int main(void) {
+  static const lists_param_t any[1] = {0.0f};
+  lists_init(&s);
+  int rc = lists_set_param(&s, LISTS_PARAM_SYN_POST_INDEX, any);
+  printf("%d %d %d %d %s\n", rc, LISTS_PARAMS_SYN_POST_INDEX_SIZE, LISTS_PARAMS_SYN_WEIGHTS_SIZE,
+         (int)lists_indices_syn_post_index[1], lists_last_error());
+  return 0;
+}
+"""
+
+
+def test_synapse_lists_compile_their_indices_in_and_take_new_weights(tmp_path):
+    """A synapse list's int32 CSR indices are topology: the bundle compiles them in as `const
+    int32_t` arrays of their own, outside the float parameter table (nothing in params.bin,
+    _SIZE 0), and refuses to change them in Python and in C; its per-synapse weights are
+    parameters like any other, and a run with new weights equals the host artifact's."""
+    import subprocess
+
+    from aotsnn.runtime import load
+    from aotsnn.targets import get
+
+    ok, why = get("c").runs_here()
+    if not ok:
+        pytest.skip(why)
+    net = _synapse_list_network()
+    bundle = load_any(compile_network(net, tmp_path / "lists-c.aot", target="c"))
+    host = load(compile_network(net, tmp_path / "lists-host.aot"))
+    n_syn, post_index = 15 * 4, np.asarray(net.params["syn.post_index"])
+    storage = bundle.artifact.manifest["build"]["param_storage"]
+    assert storage["syn.post_index"] == {"storage": "indices", "size": n_syn, "mask": None}
+    assert storage["syn.pre_start"] == {"storage": "indices", "size": 21, "mask": None}
+    assert storage["syn.weights"] == {"storage": "dense", "size": n_syn, "mask": None}
+    c = bundle.artifact.path / "c"
+    assert "extern const int32_t lists_indices_syn_pre_start[21];" in (c / "lists.h").read_text()
+    assert (f"const int32_t lists_indices_syn_post_index[{n_syn}] = {{{', '.join(map(str, post_index))}}};"
+            in (c / "lists_data.c").read_text())
+    (tmp_path / "user.c").write_text(USER_OF_LISTS)
+    built = subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{c}", str(tmp_path / "user.c"),
+                            str(c / "liblists.a"), "-lm", "-o", str(tmp_path / "user")], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    rc, size, weights, second, *error = subprocess.run([str(tmp_path / "user")], capture_output=True, text=True,
+                                                       check=True).stdout.split()
+    assert (int(rc), int(size), int(weights), int(second)) == (-1, 0, n_syn, post_index[1])
+    assert "parameter 'syn.post_index' is topology" in " ".join(error)
+    for session in (bundle, host):
+        with pytest.raises(ValueError, match=r"parameter 'syn.post_index' is topology"):
+            session.set_params(**{"syn.post_index": post_index[::-1].copy()})
+        session.set_params(**{"syn.weights": np.asarray(net.params["syn.weights"]) * 3.0})
+    inputs = {k: v.astype(np.float32) for k, v in demo_inputs(net, STEPS, seed=3, mean=120.0).items()}
+    (state_c, out_c), (state_h, out_h) = (s.run(s.init_state(), inputs) for s in (bundle, host))
+    assert out_h["post.spikes"].sum() > 0 and not np.array_equal(
+        out_h["post.spikes"], load(host.artifact.path).run(host.init_state(), inputs)[1]["post.spikes"])
+    for name in out_h:
+        assert np.array_equal(out_c[name], out_h[name]), name
+    assert max(np.max(np.abs(state_c[k] - state_h[k])) for k in state_h) < 1e-3
+
+
 def test_info_shows_what_the_bundle_takes_on_the_device(bundle, capsys):
     assert main(["info", str(bundle)]) == 0
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
