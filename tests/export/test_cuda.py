@@ -72,6 +72,27 @@ def test_gpu_csr_kernels_compute_the_cpu_sums(m, k, n, p):
     np.testing.assert_allclose(cpu, x @ (w * mask), rtol=1e-5, atol=1e-5)
 
 
+def test_gpu_csr_scatter_adds_multapses_in_the_cpu_order():
+    """A sparse synapse's own CSR (aotsnn.components.connectivity) may repeat a pair (Explicit:
+    multapses add): the GPU scatter must add every synapse of a repeated column, as the CPU does."""
+    from aotsnn.components.connectivity import Explicit
+
+    rng = np.random.default_rng(5)
+    m, k, n = 2, 30, 20
+    pre, post = rng.integers(0, k, 200), rng.integers(0, n, 200)
+    pre, post = np.concatenate([pre, pre[:50]]), np.concatenate([post, post[:50]])      # 50 pairs twice or more
+    synapses = Explicit(pre, post).draw(k, n, rng)
+    nnz = synapses.n_synapses
+    weights = rng.normal(size=nnz).astype(np.float32)
+    x = _spikes(rng, (m, k), 0.5)
+    cpu, gpu = _run_both(scatter_kernel(m, k, n, nnz, "float32"), scatter_gpu(m, k, n, nnz, "float32", serial=True),
+                         [x, weights, synapses.pre_start, synapses.post_index, np.zeros((m, n), np.float32)])
+    dense = np.zeros((k, n))
+    np.add.at(dense, (synapses.pre_index(), synapses.post_index), weights)
+    np.testing.assert_allclose(cpu, x @ dense, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(gpu, cpu)
+
+
 @pytest.fixture(scope="module")
 def cuda_artifact(tmp_path_factory):
     if not BUILDS:
