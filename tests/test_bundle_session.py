@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_models import synapse_lists
 
 from aotsnn.cli import main
 from aotsnn.demo import demo_inputs
@@ -184,30 +185,6 @@ def test_a_sparse_network_stores_only_its_connections_and_takes_new_weights(tmp_
     assert max(np.max(np.abs(state_c[k] - state_h[k])) for k in state_h) < 1e-3
 
 
-def _synapse_list_network():
-    """Driven somas into somas through synapse lists: a conductance synapse with FixedInDegree and
-    given pairs, one of them twice (a multapse)."""
-    from aotsnn.components.connectivity import Explicit, FixedInDegree
-    from aotsnn.components.somas import ExponentialSoma
-    from aotsnn.components.synapses import DenseSynapse, ExponentialSynapse
-    from aotsnn.network import Network
-
-    net = Network("lists", dt=0.1)
-    net.add_input("drive", (20,))
-    net.add(ExponentialSoma("pre", 20))
-    net.add(ExponentialSynapse("syn", (20, 15), tau_decay=5.0, g_syn_bar=0.5, syn_rest=0.0,
-                               connectivity=FixedInDegree(4), seed=1))
-    net.add(DenseSynapse("given", (20, 15), connectivity=Explicit([0, 3, 3, 7, 19], [2, 5, 5, 14, 0]),
-                         resist_scale=30.0, seed=2))
-    net.add(ExponentialSoma("post", 15))
-    net.connect("drive", "pre.i")
-    net.project("pre", "syn", "post")
-    net.connect("pre.spikes", "given.x")
-    net.connect("given.out", "post.i")
-    net.record("pre.spikes", "post.spikes")
-    return net
-
-
 USER_OF_LISTS = r"""
 #include <stdio.h>
 #include "lists.h"
@@ -236,7 +213,7 @@ def test_synapse_lists_compile_their_indices_in_and_take_new_weights(tmp_path):
     ok, why = get("c").runs_here()
     if not ok:
         pytest.skip(why)
-    net = _synapse_list_network()
+    net = synapse_lists()
     bundle = load_any(compile_network(net, tmp_path / "lists-c.aot", target="c"))
     host = load(compile_network(net, tmp_path / "lists-host.aot"))
     n_syn, post_index = 15 * 4, np.asarray(net.params["syn.post_index"])
