@@ -103,9 +103,13 @@ def scatter_gpu(m: int, k: int, n: int, nnz: int, dtype: str, serial: bool = Fal
                                         lo[0] = (lo[0] + hi[0]) // 2 + 1
                                     else:
                                         hi[0] = (lo[0] + hi[0]) // 2
-                                while lo[0] < row_start[r + 1] and cols[lo[0]] == bx * tpb + tx:   # multapses
-                                    acc[0] = acc[0] + x[i, r] * values[lo[0]]
-                                    lo[0] = lo[0] + 1
+                                hi[0] = row_start[r + 1]
+                                while lo[0] < hi[0]:        # every synapse to j (several: multapses)
+                                    if cols[lo[0]] == bx * tpb + tx:
+                                        acc[0] = acc[0] + x[i, r] * values[lo[0]]
+                                        lo[0] = lo[0] + 1
+                                    else:
+                                        hi[0] = lo[0]
                         out[i, bx * tpb + tx] = acc[0]
 
     return csr_scatter
