@@ -10,6 +10,8 @@ signature and explicit thread bindings:
                   j in the row's sorted columns and add every synapse found there (a repeated
                   column is a multapse); no atomics, so deterministic, same order as CPU
     csr_gather    one thread per row (hoisted: runs when parameters change)
+    csr_correlate one thread per row r: c[p] = sum over i (ascending) of a[i, r] z[i, cols[p]] for
+                  each synapse p of the row (a plastic sparse synapse's Hebbian product)
 
 `serial=True` builds the same kernels with serial loops in place of the thread bindings, so
 their arithmetic can be checked against the CPU kernels on a machine without a GPU (tests).
@@ -115,6 +117,27 @@ def scatter_gpu(m: int, k: int, n: int, nnz: int, dtype: str, serial: bool = Fal
     return csr_scatter
 
 
+def correlate_gpu(m: int, k: int, n: int, nnz: int, dtype: str, serial: bool = False) -> tirx.PrimFunc:
+    bind, tpb = _binder(serial), _threads(k)
+    rows, size, blocks = k + 1, max(nnz, 1), (k + tpb - 1) // tpb
+
+    @T.prim_func(private=True)
+    def csr_correlate(a: T.Buffer((m, k), dtype), z: T.Buffer((m, n), dtype), row_start: T.Buffer((rows,), "int32"),
+                      cols: T.Buffer((size,), "int32"), out: T.Buffer((size,), dtype)):
+        T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
+        for bx in bind(blocks, thread="blockIdx.x"):
+            for tx in bind(tpb, thread="threadIdx.x"):
+                acc = T.alloc_buffer((1,), dtype, scope="local")
+                if bx * tpb + tx < k:
+                    for p in range(row_start[bx * tpb + tx], row_start[bx * tpb + tx + 1]):
+                        acc[0] = T.cast(0, dtype)
+                        for i in range(m):
+                            acc[0] = acc[0] + a[i, bx * tpb + tx] * z[i, cols[p]]
+                        out[p] = acc[0]
+
+    return csr_correlate
+
+
 def gpu_version(name: str, func: tirx.PrimFunc, serial: bool = False) -> tirx.PrimFunc | None:
     """The thread-bound replacement of the hand-written kernel `name`; None for fused kernels."""
     buffers = list(func.params)
@@ -129,6 +152,9 @@ def gpu_version(name: str, func: tirx.PrimFunc, serial: bool = False) -> tirx.Pr
     if name.startswith("csr_scatter_"):
         (m, k), n, nnz = shape(buffers[0]), shape(buffers[-1])[1], int(name.split("_")[-2])
         return scatter_gpu(m, k, n, nnz, dtype, serial)
+    if name.startswith("csr_correlate_"):
+        (m, k), n, nnz = shape(buffers[0]), shape(buffers[1])[1], int(name.split("_")[-2])
+        return correlate_gpu(m, k, n, nnz, dtype, serial)
     return None
 
 
