@@ -246,6 +246,27 @@ def test_synapse_lists_compile_their_indices_in_and_take_new_weights(tmp_path):
     assert max(np.max(np.abs(state_c[k] - state_h[k])) for k in state_h) < 1e-3
 
 
+def test_a_new_draw_of_the_synapses_reuses_the_bundles_kernels(tmp_path, monkeypatch):
+    """The indices are run-time arguments of the kernels: other synapses of the same count compile
+    from the kernel cache, and only the bundle's data changes."""
+    from aotsnn.components.connectivity import FixedInDegree
+    from aotsnn.targets import get
+
+    ok, why = get("c").runs_here()
+    if not ok:
+        pytest.skip(why)
+    monkeypatch.setenv("AOTSNN_CACHE", str(tmp_path / "cache"))
+    first, redrawn = synapse_lists(), synapse_lists()
+    other = FixedInDegree(4).draw(20, 15, np.random.default_rng(99))
+    redrawn.set_params(**{"syn.pre_start": other.pre_start, "syn.post_index": other.post_index})
+    paths = [compile_network(net, tmp_path / f"{i}.aot", target="c") for i, net in enumerate((first, redrawn))]
+    builds = [load_any(path).artifact.manifest["build"] for path in paths]
+    assert [build["cache_hit"] for build in builds] == [False, True]
+    kernels, data = ([(path / "c" / f"lists{suffix}.c").read_text() for path in paths] for suffix in ("_kernels", "_data"))
+    assert kernels[0] == kernels[1] and data[0] != data[1]
+    assert f"{{{', '.join(map(str, other.post_index))}}}" in data[1]
+
+
 def test_info_shows_what_the_bundle_takes_on_the_device(bundle, capsys):
     assert main(["info", str(bundle)]) == 0
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
