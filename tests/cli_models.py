@@ -1,7 +1,10 @@
-"""Models for the command-line tests (tests/test_cli.py), importable as `cli_models:<name>`."""
+"""Models for the command-line tests (tests/test_cli.py), importable as `cli_models:<name>`;
+`synapse_lists` also serves the bundle and compile-path tests."""
 from __future__ import annotations
 
+from aotsnn.components.connectivity import Explicit, FixedInDegree
 from aotsnn.components.somas.exponential import ExponentialSoma
+from aotsnn.components.synapses import DenseSynapse
 from aotsnn.components.synapses.conductance import ExponentialSynapse
 from aotsnn.demo import build_ei_network
 from aotsnn.network import Network
@@ -20,6 +23,25 @@ def spiking():
     net.add(ExponentialSoma("post", 12))
     net.project("pre", "syn", "post")
     net.record("post.spikes")
+    return net
+
+
+def synapse_lists():
+    """Driven somas into somas through synapse lists: a conductance synapse with FixedInDegree and
+    given pairs, one of them twice (a multapse)."""
+    net = Network("lists", dt=0.1)
+    net.add_input("drive", (20,))
+    net.add(ExponentialSoma("pre", 20))
+    net.add(ExponentialSynapse("syn", (20, 15), tau_decay=5.0, g_syn_bar=0.5, syn_rest=0.0,
+                               connectivity=FixedInDegree(4), seed=1))
+    net.add(DenseSynapse("given", (20, 15), connectivity=Explicit([0, 3, 3, 7, 19], [2, 5, 5, 14, 0]),
+                         resist_scale=30.0, seed=2))
+    net.add(ExponentialSoma("post", 15))
+    net.connect("drive", "pre.i")
+    net.project("pre", "syn", "post")
+    net.connect("pre.spikes", "given.x")
+    net.connect("given.out", "post.i")
+    net.record("pre.spikes", "post.spikes")
     return net
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_models import synapse_lists
 
 from aotsnn.cli import main
 from aotsnn.demo import demo_inputs
@@ -182,6 +183,88 @@ def test_a_sparse_network_stores_only_its_connections_and_takes_new_weights(tmp_
     assert np.any(out_h["exc.spikes"]) and not np.array_equal(
         out_h["exc.spikes"], load(host.artifact.path).run(host.init_state(), inputs)[1]["exc.spikes"])
     assert max(np.max(np.abs(state_c[k] - state_h[k])) for k in state_h) < 1e-3
+
+
+USER_OF_LISTS = r"""
+#include <stdio.h>
+#include "lists.h"
+static lists_state s;
+int main(void) {
+  static const lists_param_t any[1] = {0.0f};
+  lists_init(&s);
+  int rc = lists_set_param(&s, LISTS_PARAM_SYN_POST_INDEX, any);
+  printf("%d %d %d %d %s\n", rc, LISTS_PARAMS_SYN_POST_INDEX_SIZE, LISTS_PARAMS_SYN_WEIGHTS_SIZE,
+         (int)lists_indices_syn_post_index[1], lists_last_error());
+  return 0;
+}
+"""
+
+
+def test_synapse_lists_compile_their_indices_in_and_take_new_weights(tmp_path):
+    """A synapse list's int32 CSR indices are topology: the bundle compiles them in as `const
+    int32_t` arrays of their own, outside the float parameter table (nothing in params.bin,
+    _SIZE 0), and refuses to change them in Python and in C; its per-synapse weights are
+    parameters like any other, and a run with new weights equals the host artifact's."""
+    import subprocess
+
+    from aotsnn.runtime import load
+    from aotsnn.targets import get
+
+    ok, why = get("c").runs_here()
+    if not ok:
+        pytest.skip(why)
+    net = synapse_lists()
+    bundle = load_any(compile_network(net, tmp_path / "lists-c.aot", target="c"))
+    host = load(compile_network(net, tmp_path / "lists-host.aot"))
+    n_syn, post_index = 15 * 4, np.asarray(net.params["syn.post_index"])
+    storage = bundle.artifact.manifest["build"]["param_storage"]
+    assert storage["syn.post_index"] == {"storage": "indices", "size": n_syn, "mask": None}
+    assert storage["syn.pre_start"] == {"storage": "indices", "size": 21, "mask": None}
+    assert storage["syn.weights"] == {"storage": "dense", "size": n_syn, "mask": None}
+    c = bundle.artifact.path / "c"
+    assert "extern const int32_t lists_indices_syn_pre_start[21];" in (c / "lists.h").read_text()
+    assert (f"const int32_t lists_indices_syn_post_index[{n_syn}] = {{{', '.join(map(str, post_index))}}};"
+            in (c / "lists_data.c").read_text())
+    (tmp_path / "user.c").write_text(USER_OF_LISTS)
+    built = subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{c}", str(tmp_path / "user.c"),
+                            str(c / "liblists.a"), "-lm", "-o", str(tmp_path / "user")], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    rc, size, weights, second, *error = subprocess.run([str(tmp_path / "user")], capture_output=True, text=True,
+                                                       check=True).stdout.split()
+    assert (int(rc), int(size), int(weights), int(second)) == (-1, 0, n_syn, post_index[1])
+    assert "parameter 'syn.post_index' is topology" in " ".join(error)
+    for session in (bundle, host):
+        with pytest.raises(ValueError, match=r"parameter 'syn.post_index' is topology"):
+            session.set_params(**{"syn.post_index": post_index[::-1].copy()})
+        session.set_params(**{"syn.weights": np.asarray(net.params["syn.weights"]) * 3.0})
+    inputs = {k: v.astype(np.float32) for k, v in demo_inputs(net, STEPS, seed=3, mean=120.0).items()}
+    (state_c, out_c), (state_h, out_h) = (s.run(s.init_state(), inputs) for s in (bundle, host))
+    assert out_h["post.spikes"].sum() > 0 and not np.array_equal(
+        out_h["post.spikes"], load(host.artifact.path).run(host.init_state(), inputs)[1]["post.spikes"])
+    for name in out_h:
+        assert np.array_equal(out_c[name], out_h[name]), name
+    assert max(np.max(np.abs(state_c[k] - state_h[k])) for k in state_h) < 1e-3
+
+
+def test_a_new_draw_of_the_synapses_reuses_the_bundles_kernels(tmp_path, monkeypatch):
+    """The indices are run-time arguments of the kernels: other synapses of the same count compile
+    from the kernel cache, and only the bundle's data changes."""
+    from aotsnn.components.connectivity import FixedInDegree
+    from aotsnn.targets import get
+
+    ok, why = get("c").runs_here()
+    if not ok:
+        pytest.skip(why)
+    monkeypatch.setenv("AOTSNN_CACHE", str(tmp_path / "cache"))
+    first, redrawn = synapse_lists(), synapse_lists()
+    other = FixedInDegree(4).draw(20, 15, np.random.default_rng(99))
+    redrawn.set_params(**{"syn.pre_start": other.pre_start, "syn.post_index": other.post_index})
+    paths = [compile_network(net, tmp_path / f"{i}.aot", target="c") for i, net in enumerate((first, redrawn))]
+    builds = [load_any(path).artifact.manifest["build"] for path in paths]
+    assert [build["cache_hit"] for build in builds] == [False, True]
+    kernels, data = ([(path / "c" / f"lists{suffix}.c").read_text() for path in paths] for suffix in ("_kernels", "_data"))
+    assert kernels[0] == kernels[1] and data[0] != data[1]
+    assert f"{{{', '.join(map(str, other.post_index))}}}" in data[1]
 
 
 def test_info_shows_what_the_bundle_takes_on_the_device(bundle, capsys):

@@ -6,8 +6,10 @@ coverage test below fails when a class is added to the library and to none of th
     somas       the five somas, each driven by a conductance synapse (exponential, alpha, double
                 exponential with Euler and exact decay) from 100 Poisson inputs into 50 units, a
                 recurrent inhibitory projection and a coupling current
-    dense       dense synapses with axonal delays (drawn and given), a sparse one (CSR kernels) with
-                biases, and short-term plasticity, 100 x 50 each
+    dense       dense synapses with axonal delays (drawn and given), a masked sparse one (CSR kernels)
+                with biases, short-term plasticity, and sparse synapses drawn by connectivity rules,
+                whose int32 CSR indices are parameters (FixedInDegree into a conductance synapse,
+                Bernoulli with biases, FixedOutDegree, Explicit pairs with multapses), 100 x 50 each
     hebbian     Hebbian (sgd on a sparse mask, adam with an l2 prior), BCM and a patched Hebbian
                 synapse with a static patched one, learning on, 100 x 50
     stdp        trace STDP (additive with weight decay, and power-law), exponential STDP, event STDP
@@ -48,6 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+import aotsnn.components.connectivity as connectivity
 import aotsnn.components.layers as layers
 import aotsnn.components.lif as lif
 import aotsnn.components.monitors as monitors
@@ -118,7 +121,9 @@ def build_somas(size: Size = DEFAULT) -> Network:
 
 
 def build_dense(size: Size = DEFAULT) -> Network:
-    """Dense synapses with delays (drawn; given), a sparse one with biases (CSR kernels) and STP."""
+    """Dense synapses with delays (drawn; given), a masked sparse one with biases (CSR kernels), STP,
+    and synapse lists (aotsnn.components.connectivity): FixedInDegree into a conductance synapse,
+    Bernoulli with biases, FixedOutDegree, and given pairs of which some repeat (multapses add)."""
     n_in, n = size.n_in, size.n_out
     net = Network("conf_dense", dt=DT, batch=size.batch)
     net.add_input("spikes_in", (n_in,))
@@ -128,12 +133,23 @@ def build_dense(size: Size = DEFAULT) -> Network:
     net.add(synapses.DenseSynapse("sparse", (n_in, n), p_conn=0.1, bias_init=constant(2.0), resist_scale=20.0,
                                   seed=3))
     net.add(synapses.STPDenseSynapse("stp", (n_in, n), resist_scale=40.0, seed=4))
+    net.add(synapses.ExponentialSynapse("in_degree", (n_in, n), tau_decay=5.0, g_syn_bar=0.02, syn_rest=0.0,
+                                        connectivity=connectivity.FixedInDegree(n_in // 10), seed=5))
+    net.add(synapses.DenseSynapse("bernoulli", (n_in, n), connectivity=connectivity.Bernoulli(0.1),
+                                  bias_init=constant(1.0), resist_scale=20.0, seed=6))
+    net.add(synapses.DenseSynapse("out_degree", (n_in, n), connectivity=connectivity.FixedOutDegree(n // 10),
+                                  resist_scale=20.0, seed=7))
+    pairs = np.random.default_rng(8).integers(0, (n_in, n), size=(2 * n_in, 2))
+    pairs = np.concatenate([pairs, pairs[:n_in // 5]])                   # 20 pairs twice: multapses
+    net.add(synapses.DenseSynapse("explicit", (n_in, n), connectivity=connectivity.Explicit(pairs[:, 0], pairs[:, 1]),
+                                  resist_scale=20.0, seed=9))
     _soma(net, somas.ExponentialSoma, "soma", n)
-    for syn in ("delayed", "static", "sparse"):
+    for syn in ("delayed", "static", "sparse", "bernoulli", "out_degree", "explicit"):
         net.connect("spikes_in", f"{syn}.x")
         net.connect(f"{syn}.out", "soma.i")
     net.connect("spikes_in", "stp.s")
     net.connect("stp.out", "soma.i")
+    net.project("spikes_in", "in_degree", "soma")
     return net
 
 

@@ -87,7 +87,7 @@ def test_network_set_params_keeps_integer_indices_and_checks_them():
     net.add(ExponentialSynapse("syn", (30, 20), tau_decay=5.0, g_syn_bar=1.0, syn_rest=0.0,
                                connectivity=FixedInDegree(3), seed=1))
     post = net.params["syn.post_index"]
-    net.set_params(**{"syn.post_index": post[::-1].copy()})
+    net.set_params(**{"syn.post_index": post.astype(np.int64)})           # any integer dtype, kept int32
     assert net.params["syn.post_index"].dtype == np.int32
     with pytest.raises(ValueError, match="`post_index` must be in \\[0, 19\\]"):
         net.set_params(**{"syn.post_index": np.full_like(post, 20)})

@@ -40,9 +40,10 @@ def _bundle_lines(build: dict) -> list[str]:
     if isinstance(storage, dict):
         kinds = [v.get("storage") for v in storage.values() if isinstance(v, dict)]
         values = sum(v.get("size", 0) for v in storage.values() if isinstance(v, dict))
+        indices = f", {kinds.count('indices')} integer index arrays" if "indices" in kinds else ""
         lines.append(f"stored     {values} parameter values: {kinds.count('dense')} leaves dense, "
                      f"{kinds.count('packed')} packed at their mask's non-zeros, {kinds.count('compiled')} masks "
-                     f"compiled in")
+                     f"compiled in{indices}")
     return lines
 
 

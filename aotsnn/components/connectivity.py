@@ -212,3 +212,10 @@ def check_connections(owner: str, pre_start: np.ndarray, post_index: np.ndarray,
                          f"got {post_index.min()}..{post_index.max()}.")
     if post_index.shape[0] > MAX_SYNAPSES:
         raise ValueError(f"In {owner}: {post_index.shape[0]} synapses exceed the int32 index range.")
+    pre = np.repeat(np.arange(n_pre, dtype=np.int64), np.diff(pre_start))
+    order = pre * n_post + post_index            # CSR order: by input, then output (the GPU scatter searches it)
+    if np.any(np.diff(order) < 0):
+        first = int(np.flatnonzero(np.diff(order) < 0)[0]) + 1
+        raise ValueError(f"In {owner}: the synapses must be in CSR order, `post_index` ascending within each input's "
+                         f"synapses pre_start[i]:pre_start[i + 1]; synapse {first} (input {pre[first]}) is not; "
+                         "build them with aotsnn.components.connectivity.from_pairs, which sorts.")

@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING
 from aotsnn.export.artifact.bundle import write_bundle
 from aotsnn.export.artifact.library import stage, write_library
 from aotsnn.export.errors import ExportError
-from aotsnn.export.frontend.lower import check_network, check_precision, lower
+from aotsnn.export.frontend.lower import LoweredStep, check_network, check_precision, lower
 from aotsnn.export.kernels.sparse_matmul import MAX_SPARSE_DENSITY
+from aotsnn.runtime.format import INTEGER_DTYPES
 from aotsnn.targets import TargetUnavailableError, get, require
 
 if TYPE_CHECKING:
@@ -64,7 +65,22 @@ def compile_network(net: "Network", out: str | os.PathLike, *, target: str = "ho
     out, start, timings = Path(out), time.perf_counter(), {}
     with stage(progress, "trace and lower to StableHLO (jax.export)", timings):
         lowered = lower(net, precision)
+    if compile_path == "onnx" and spec.device != "cpu":
+        refuse_synapse_lists(lowered, spec.name)
     if spec.artifact == "c-bundle":
         return write_bundle(lowered, out, spec, source=source, use_cache=use_cache, start=start)
     return write_library(lowered, out, spec, use_cache=use_cache, progress=progress, source=source,
                          sparse_threshold=sparse_threshold, compile_path=compile_path, timings=timings, start=start)
+
+
+def refuse_synapse_lists(lowered: LoweredStep, target: str) -> None:
+    """ExportError naming the first synapse list (connectivity=: int32 index parameters) of
+    `lowered`: the ONNX path's sparse product (Gather, ScatterElements, CumSum) has no GPU schedule."""
+    indices = [leaf.name for leaf in lowered.layout.params if leaf.dtype in INTEGER_DTYPES]
+    if indices:
+        owner = indices[0].partition(".")[0]
+        raise ExportError(f"In {lowered.labels[owner]}: a synapse list (connectivity=, int32 indices "
+                          f"{', '.join(repr(n) for n in indices if n.startswith(owner + '.'))}) compiles for "
+                          f"'{target}' through StableHLO only: the ONNX path's sparse product (Gather, ScatterElements, "
+                          "CumSum) has no GPU schedule; drop compile_path='onnx' (the StableHLO path puts it on "
+                          "the CSR kernel).")

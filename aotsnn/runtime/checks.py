@@ -81,8 +81,9 @@ class LayoutChecks:
             raise (error or TypeError)(f"{what}: '{name}' must be a numpy array, got {type(value).__name__}.")
         if dtype is not None and dtype != self.dtype:
             if value.dtype != dtype:
-                raise (error or TypeError)(f"{what}: '{name}' must have dtype {dtype.name} (an integer state leaf, "
-                                           f"e.g. a random key), got {value.dtype} (use .astype(np.{dtype.name})).")
+                raise (error or TypeError)(f"{what}: '{name}' must have dtype {dtype.name} (an integer leaf: a "
+                                           f"random key, a counter or synapse indices), got {value.dtype} "
+                                           f"(use .astype(np.{dtype.name})).")
         elif value.dtype != self.dtype:
             hint = "bfloat16 leaves are uint16 bit patterns: use aotsnn.runtime.bfloat16_bits(x)" \
                 if self.precision == "bfloat16" else f"use .astype(np.{self.dtype.name})"

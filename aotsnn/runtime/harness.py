@@ -16,10 +16,10 @@ does not outlive a call). Beyond the Session interface:
 - `last_run_seconds`: the harness's own clock around `<model>_run` in the last `run`, without
   process start and file I/O (under an emulator: emulated speed, not the device's).
 
-Each call writes the parameters (each leaf's stored values: `build.param_storage`), the state
-and the inputs as the packed structs of `<model>.h` (leaves in layout order, artifact precision)
-to a temporary directory, runs the harness there (`job.bin` says what to do) and reads its
-results back.
+Each call writes the parameters (each float leaf's stored values: `build.param_storage`; integer
+synapse indices are compiled into the bundle and not sent), the state and the inputs as the
+packed structs of `<model>.h` (leaves in layout order, artifact precision) to a temporary
+directory, runs the harness there (`job.bin` says what to do) and reads its results back.
 """
 from __future__ import annotations
 
@@ -32,10 +32,10 @@ from typing import Mapping
 import numpy as np
 
 from aotsnn.runtime.artifact import Artifact, open_artifact
-from aotsnn.runtime.checks import LayoutChecks, integer_state_of
+from aotsnn.runtime.checks import LayoutChecks, integer_leaves_of, integer_state_of
 from aotsnn.runtime.format import (MANIFEST, SEAL, ArtifactError, arrays_from_file, manifest_digest, sha256_of)
 from aotsnn.runtime.monitors import Recording
-from aotsnn.runtime.params import ParamChecker, stored_values
+from aotsnn.runtime.params import STORAGE_KINDS, ParamChecker, stored_values
 from aotsnn.runtime.statefile import StateFiles
 from aotsnn.targets import require
 
@@ -53,7 +53,7 @@ class HarnessSession(Recording, LayoutChecks, StateFiles):
         self.name, self.dt, self.precision = m["model"], float(m["dt"]), m["precision"]
         self.dtype = np.dtype(self.precision)
         self.layout = {g: [(leaf["name"], tuple(leaf["shape"])) for leaf in m["layout"][g]] for g in GROUPS}
-        self.integer_state = integer_state_of(m)
+        self.integer_state, self.integer_params = integer_state_of(m), integer_leaves_of(m, "params")
         self.param_rules = m.get("param_rules", {})
         self.topology = m.get("topology", {})
         self.target = require(m["target"]["name"])
@@ -124,18 +124,23 @@ class HarnessSession(Recording, LayoutChecks, StateFiles):
             entry = table.get(name) if isinstance(table, dict) else None
             kind = entry.get("storage") if isinstance(entry, dict) else None
             mask = entry.get("mask") if isinstance(entry, dict) else None
-            if kind not in ("dense", "packed", "compiled") or (kind == "packed" and mask not in self.topology):
+            if kind not in STORAGE_KINDS or (kind == "packed" and mask not in self.topology) \
+                    or (kind == "indices") != (name in self.integer_params):
                 raise ArtifactError(f"{where}: `build.param_storage.{name}` must say how the bundle stores "
-                                    f"'{name}' (dense, packed at a topology mask, or compiled), got {entry!r}.")
+                                    f"'{name}' (dense, packed at a topology mask, compiled, or indices for an "
+                                    f"integer leaf), got {entry!r}.")
             stored[name] = (kind, mask)
         return stored
 
     def _pack_params(self) -> bytes:
-        """params.bin: each parameter's stored values in id order: all of them, those at its mask's
-        non-zeros (row by row), or none (a mask compiled into the kernels)."""
+        """params.bin: each float parameter's stored values in id order: all of them, those at its
+        mask's non-zeros (row by row), or none (a mask compiled into the kernels). Integer indices
+        are compiled in (topology: ParamChecker refused any other value)."""
         parts = []
         for name, _ in self.layout["params"]:
             kind, mask = self._stored[name]
+            if kind == "indices":
+                continue
             parts.append(stored_values(np.asarray(self._params[name], self.dtype), kind, self._params.get(mask)))
         return np.concatenate(parts).tobytes() if parts else b""
 

@@ -23,10 +23,14 @@ FLOAT16_TAU = ("in float16 a time constant must be at least dt ({dt:g} ms, {low:
                "makes the Euler step overshoot, and float16 (largest value 65504) overflows to Inf and NaN")
 
 
+STORAGE_KINDS = ("dense", "packed", "compiled", "indices")     # aotsnn.export.codegen.param_storage
+
+
 def stored_values(values: np.ndarray, storage: str, mask: np.ndarray | None = None) -> np.ndarray:
     """What a C bundle stores of one parameter (aotsnn.export.codegen.param_storage), flat: all
-    its values ("dense"), those at the non-zeros of `mask` row by row ("packed"), or none
-    ("compiled"). The compiler writes them into the bundle and the harness sends them."""
+    its values ("dense", and "indices": integer topology in an array of its own type), those at
+    the non-zeros of `mask` row by row ("packed"), or none ("compiled"). The compiler writes
+    them into the bundle; the harness sends those of the float parameters (not "indices")."""
     if storage == "packed":
         return np.asarray(values)[np.nonzero(mask)]
     flat = np.asarray(values).reshape(-1)

@@ -1,5 +1,7 @@
 """Both compile paths (StableHLO importer, ONNX through TVM's frontend) on every component family,
-through the full artifact (kernels, plan, C driver), and step.onnx in onnxruntime against JAX."""
+through the full artifact (kernels, plan, C driver), and step.onnx in onnxruntime against JAX.
+Synapse lists (int32 CSR indices as parameters) take the CSR kernel on the StableHLO path and
+ONNX's Gather/ScatterElements/CumSum on the other."""
 from __future__ import annotations
 
 import functools
@@ -7,6 +9,7 @@ import json
 
 import numpy as np
 import pytest
+from cli_models import synapse_lists
 
 from aotsnn.components.somas import (AdaptiveExponentialSoma, CoupledAdaptiveExponentialSoma, ExponentialSoma,
                                      RefractoryExponentialSoma, SimplifiedAdaptiveExponentialSoma)
@@ -53,7 +56,8 @@ def zoo_network() -> Network:
     return net
 
 
-NETWORKS = {"ei": lambda: build_ei_network(n_exc=24, n_inh=6, p_conn=0.3), "zoo": zoo_network}
+NETWORKS = {"ei": lambda: build_ei_network(n_exc=24, n_inh=6, p_conn=0.3), "zoo": zoo_network,
+            "lists": synapse_lists}
 
 
 @pytest.fixture(scope="module", params=sorted(NETWORKS))
@@ -94,3 +98,19 @@ def test_artifact_and_onnxruntime_match_jax(compiled, path):
 def test_unknown_compile_path_is_refused(tmp_path):
     with pytest.raises(ValueError, match="`compile_path` must be one of"):
         compile_network(build_ei_network(n_exc=8, n_inh=2), tmp_path / "x.aot", compile_path="tflite")
+
+
+@pytest.mark.parametrize("target", ["opencl", "cuda"])
+def test_synapse_lists_on_a_gpu_target_refuse_the_onnx_path_by_name(target, tmp_path):
+    """TVM's GPU schedules cannot take the ONNX path's Gather/ScatterElements/CumSum: the compile
+    is refused naming the synapse and what to do, before any kernel is built."""
+    from aotsnn.export import ExportError
+    from aotsnn.targets import get
+
+    ok, why = get(target).builds_here()
+    if not ok:
+        pytest.skip(why)
+    with pytest.raises(ExportError, match=rf"In 'syn' \(ExponentialSynapse\): a synapse list \(connectivity=, int32 "
+                                          rf"indices 'syn.pre_start', 'syn.post_index'\) compiles for '{target}' "
+                                          r"through StableHLO only.*drop compile_path='onnx'"):
+        compile_network(synapse_lists(), tmp_path / "lists.aot", target=target, compile_path="onnx")

@@ -17,7 +17,8 @@ import pytest
 import tvm
 
 from aotsnn.demo import build_ei_network, demo_inputs
-from aotsnn.export.kernels.gpu_schedules import correlate_gpu, densify_gpu, event_matmul_gpu, gather_gpu, scatter_gpu
+from aotsnn.export.kernels.gpu_schedules import (correlate_gpu, densify_gpu, event_matmul_gpu, gather_gpu,
+                                                gpu_version, scatter_gpu)
 from aotsnn.export.kernels.event_matmul import event_matmul_kernel
 from aotsnn.export.kernels.sparse_matmul import correlate_kernel, csr_of, densify_kernel, gather_kernel, scatter_kernel
 from aotsnn.runtime.cuda import cuda_devices
@@ -103,6 +104,48 @@ def test_gpu_csr_densify_adds_multapses_as_the_cpu_kernel():
     np.add.at(expected, (pre, post), values)
     np.testing.assert_array_equal(gpu, cpu)
     np.testing.assert_allclose(cpu, expected, rtol=1e-6, atol=1e-6)
+
+
+
+def test_gpu_csr_scatter_adds_multapses_in_the_cpu_order():
+    """A sparse synapse's own CSR (aotsnn.components.connectivity) may repeat a pair (Explicit:
+    multapses add): the GPU scatter must add every synapse of a repeated column, as the CPU does."""
+    from aotsnn.components.connectivity import Explicit
+
+    rng = np.random.default_rng(5)
+    m, k, n = 2, 30, 20
+    pre, post = rng.integers(0, k, 200), rng.integers(0, n, 200)
+    pre, post = np.concatenate([pre, pre[:50]]), np.concatenate([post, post[:50]])      # 50 pairs twice or more
+    synapses = Explicit(pre, post).draw(k, n, rng)
+    nnz = synapses.n_synapses
+    weights = rng.normal(size=nnz).astype(np.float32)
+    x = _spikes(rng, (m, k), 0.5)
+    cpu, gpu = _run_both(scatter_kernel(m, k, n, nnz, "float32"), scatter_gpu(m, k, n, nnz, "float32", serial=True),
+                         [x, weights, synapses.pre_start, synapses.post_index, np.zeros((m, n), np.float32)])
+    dense = np.zeros((k, n))
+    np.add.at(dense, (synapses.pre_index(), synapses.post_index), weights)
+    np.testing.assert_allclose(cpu, x @ dense, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(gpu, cpu)
+
+
+def test_gpu_csr_correlate_is_picked_by_name_and_sums_like_the_cpu():
+    """The Hebbian product of a plastic synapse list, c[p] = sum over i of a[i, pre(p)] z[i, post(p)],
+    is picked by the kernel's name and sums in the CPU kernel's order."""
+    from aotsnn.components.connectivity import FixedOutDegree
+
+    rng = np.random.default_rng(3)
+    m, k, n = 3, 45, 20
+    synapses = FixedOutDegree(4).draw(k, n, rng)
+    nnz = synapses.n_synapses
+    cpu_kernel = correlate_kernel(m, k, n, nnz, "float32")
+    assert gpu_version(f"csr_correlate_{m}x{k}x{n}_{nnz}_float32", cpu_kernel) is not None
+    a, z = _spikes(rng, (m, k), 0.4), rng.normal(size=(m, n)).astype(np.float32)
+    cpu, gpu = _run_both(cpu_kernel, correlate_gpu(m, k, n, nnz, "float32", serial=True),
+                         [a, z, synapses.pre_start, synapses.post_index, np.zeros(nnz, np.float32)])
+    np.testing.assert_allclose(cpu, np.sum(a[:, synapses.pre_index()] * z[:, synapses.post_index], axis=0),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(gpu, cpu)
+    assert np.abs(cpu).sum() > 0
 
 
 @pytest.fixture(scope="module")

@@ -45,7 +45,7 @@ from aotsnn.export.frontend.lower import LoweredStep
 from aotsnn.export.frontend.to_onnx import export_onnx, step_names
 from aotsnn.export.artifact.publish import publish, staging_for, to_precision, topology_hashes, write_model_files
 from aotsnn.export.frontend.to_relax import canonical_text, import_stablehlo
-from aotsnn.runtime.format import write_atomic
+from aotsnn.runtime.format import INTEGER_DTYPES, write_atomic
 from aotsnn.targets import Target
 
 CSRC = Path(__file__).parents[1] / "codegen" / "csrc"
@@ -111,12 +111,16 @@ def kernels_for(lowered: LoweredStep, target: Target, topology: dict[str, np.nda
                 use_cache: bool = True) -> tuple[CKernels, bool]:
     """(TVM's C kernels of the step, whether they came from the compile cache).
 
-    The kernels depend only on the StableHLO, the topology, the precision, whether TVM's checks
-    are kept and the compiler's version, not on the C compiler: c, aarch64-linux and
+    The kernels depend only on the StableHLO, the connection masks, the precision, whether TVM's
+    checks are kept and the compiler's version, not on the C compiler: c, aarch64-linux and
     riscv64-linux share one entry of the cache (`AOTSNN_CACHE`), cortex-m (no checks) another.
+    A synapse list's integer indices are run-time arguments of the kernels (compiled into the
+    bundle's data instead), so a new draw of the synapses reuses the kernels.
     """
     layout = lowered.layout
     labels = lowered.labels
+    indices = {leaf.name for leaf in layout.params if leaf.dtype in INTEGER_DTYPES}
+    topology = {k: v for k, v in topology.items() if k not in indices}
     hashes = {k: hashlib.sha256(v.tobytes()).hexdigest() for k, v in topology.items()}
     key = hashlib.sha256(json.dumps([canonical_text(lowered.stablehlo_text), hashes, target.tvm_target,
                                      target.kernel_checks, lowered.precision, compiler_fingerprint(),

@@ -23,8 +23,15 @@ run again before the next step; `run` and `step` then cost the same per step. A 
 stored as aotsnn.export.codegen.param_storage says: a weight matrix behind a sparse mask as its
 values at the mask's non-zeros (EI_DEMO_PARAMS_EE_WEIGHTS_SIZE of them, row by row), a mask that
 only those read not at all. Memory is the caller's and static: nothing is allocated. Every leaf
-has the artifact's precision, so a struct is its leaves packed in layout order (the driver checks
-at compile time that the C compiler agrees; the Python harness relies on it).
+has the artifact's precision (integer state leaves their own type), so a struct is its leaves
+packed in layout order (the driver checks at compile time that the C compiler agrees; the Python
+harness relies on it).
+
+Integer parameter leaves (a sparse synapse's CSR indices `ee.pre_start`, `ee.post_index`, int32)
+are topology, so they are compiled in, each as an array of its own type that the driver hands to
+the kernels: `extern const int32_t ei_demo_indices_ee_pre_start[N]`. They are not in the
+`param[]` table of `ei_demo_param_t` pointers (their entry is NULL and their _SIZE 0: nothing to
+pass), so no integer is ever read through a float pointer; set_param refuses them as topology.
 """
 from __future__ import annotations
 
@@ -33,13 +40,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aotsnn.export.codegen.param_storage import ParamStorage
+from aotsnn.export.codegen.param_storage import ParamStorage, whole
 from aotsnn.export.errors import ExportError
 from aotsnn.export.frontend.lower import Layout, Leaf
 from aotsnn.runtime.params import describe_rule, stored_values
 
 C_FLOATS = {"float32": ("float", "f"), "float64": ("double", "")}
-C_INTEGERS = {"uint32": "uint32_t", "int32": "int32_t"}     # integer state leaves (random keys, counters)
+C_INTEGERS = {"uint32": "uint32_t", "int32": "int32_t"}     # integer leaves (random keys, counters, indices)
 STRUCTS = {"state": "vars", "inputs": "inputs", "outputs": "outputs"}
 GROUP_DOCS = {"state": "state variables (the initial values are {p}_initial_vars)",
               "inputs": "inputs of one step",
@@ -55,7 +62,7 @@ def c_identifier(name: str) -> str:
 def c_literal(value: float, dtype: str) -> str:
     """Exact C literal of a float32/float64 value (hexadecimal float, C99), or of an integer."""
     if dtype in C_INTEGERS:
-        return f"{int(value)}u" if dtype.startswith("u") else f"({int(value)})"
+        return f"{int(value)}u" if dtype.startswith("u") else str(int(value)) if value >= 0 else f"({int(value)})"
     suffix = C_FLOATS[dtype][1]
     if np.isnan(value):
         return "NAN"
@@ -92,15 +99,19 @@ class CApi:
            topology: tuple[str, ...] = (), storage: dict[str, ParamStorage] | None = None) -> "CApi":
         """The API of `model`; `rules` (name -> ParamRule.to_json()) and `topology` (mask names)
         are what `<model>_set_param` enforces; `storage` (aotsnn.export.codegen.param_storage;
-        default: every parameter dense) is what the bundle keeps of each parameter."""
-        storage = storage or {leaf.name: ParamStorage("dense", int(np.prod(leaf.shape, dtype=np.int64)))
-                              for leaf in layout.params}
+        default: every parameter whole, param_storage.whole) is what the bundle keeps of each one.
+        An integer parameter must be topology: the bundle compiles it in."""
+        storage = storage or whole(layout)
         for group in ("params", *STRUCTS):
             leaves = getattr(layout, group)
             for leaf in leaves:
-                if leaf.dtype not in C_FLOATS and not (group == "state" and leaf.dtype in C_INTEGERS):
+                if leaf.dtype not in C_FLOATS and not (group in ("params", "state") and leaf.dtype in C_INTEGERS):
                     raise ExportError(f"C bundles support float32 and float64, but leaf '{leaf.name}' is "
                                       f"{leaf.dtype}; compile with precision='float32'.")
+                if group == "params" and leaf.dtype in C_INTEGERS and leaf.name not in topology:
+                    raise ExportError(f"the integer parameter '{leaf.name}' ({leaf.dtype}) of '{model}' is not "
+                                      "topology: a C bundle compiles integer parameters in (set_param takes float "
+                                      "values), so the component must list it in topology_params().")
             members = [c_identifier(leaf.name) for leaf in leaves]
             clash = sorted({m for m in members if members.count(m) > 1})
             if clash:
@@ -110,9 +121,23 @@ class CApi:
                    topology=tuple(topology), storage=tuple((leaf.name, storage[leaf.name]) for leaf in layout.params))
 
     @property
+    def param_dtype(self) -> str:
+        """The dtype of every float parameter (the artifact precision)."""
+        return next((leaf.dtype for leaf in self.layout.params if leaf.dtype in C_FLOATS), "float32")
+
+    @property
     def param_type(self) -> str:
-        """The C type of every parameter value (the artifact precision)."""
-        return C_FLOATS[self.layout.params[0].dtype if self.layout.params else "float32"][0]
+        """The C type of every float parameter value."""
+        return C_FLOATS[self.param_dtype][0]
+
+    def indices(self, leaf: Leaf) -> str:
+        """The compiled-in array of an integer parameter leaf ("indices" storage)."""
+        return f"{self.prefix}_indices_{self.member(leaf)}"
+
+    def param_data(self, i: int) -> str:
+        """C expression of the values the kernels read for parameter i (`s`: the state)."""
+        leaf = self.layout.params[i]
+        return self.indices(leaf) if dict(self.storage)[leaf.name].kind == "indices" else f"s->param[{i}]"
 
     def param_id(self, leaf: Leaf) -> str:
         return f"{self.prefix.upper()}_PARAM_{self.member(leaf).upper()}"
@@ -131,17 +156,24 @@ class CApi:
     def _param_macros(self) -> list[str]:
         P, storage = self.prefix.upper(), dict(self.storage)
         out = ["/* Parameter ids (layout order) and how many values each takes: all of them, those at its",
-               " * mask's non-zeros (packed, row by row), or none (a mask compiled into the kernels). */",
+               " * mask's non-zeros (packed, row by row), or none (a mask compiled into the kernels; integer",
+               " * synapse indices, compiled in as arrays of their own). */",
                f"#define {P}_N_PARAMS {len(self.layout.params)}",
-               f"#define {P}_PARAM_VALUES {sum(kept.size for _, kept in self.storage)}   /* all of them */"]
+               f"#define {P}_PARAM_VALUES {sum(kept.param_values for _, kept in self.storage)}   /* all of them */"]
         for i, leaf in enumerate(self.layout.params):
             kept = storage[leaf.name]
-            how = {"dense": "", "packed": f", packed at the non-zeros of {kept.mask}",
-                   "compiled": ", compiled in"}[kept.kind]
+            how = {"dense": "", "packed": f", packed at the non-zeros of {kept.mask}", "compiled": ", compiled in",
+                   "indices": f", {leaf.dtype} compiled in: {self.indices(leaf)}"}[kept.kind]
             out.append(f"#define {self.param_id(leaf)} {i}")
-            out.append(f"#define {P}_PARAMS_{self.member(leaf).upper()}_SIZE {kept.size}"
+            out.append(f"#define {P}_PARAMS_{self.member(leaf).upper()}_SIZE {kept.param_values}"
                        f"   /* {leaf.name} {tuple(leaf.shape)}{how} */")
         return out
+
+    def _indices_declarations(self) -> list[str]:
+        """The compiled-in arrays of the integer parameters (topology: read only)."""
+        storage = dict(self.storage)
+        return [f"extern const {C_INTEGERS[leaf.dtype]} {self.indices(leaf)}[{storage[leaf.name].size}];   "
+                f"/* {leaf.name} */" for leaf in self.layout.params if storage[leaf.name].kind == "indices"]
 
     def header(self, workspace_bytes: int) -> str:
         p, P, T = self.prefix, self.prefix.upper(), self.param_type
@@ -162,7 +194,7 @@ class CApi:
                f"#define {P}_DT {self.dt!r}                /* ms per step */",
                f"#define {P}_BATCH {self.batch}",
                f"#define {P}_WORKSPACE_BYTES {workspace_bytes}",
-               f"typedef {T} {p}_param_t;                /* every parameter value */", "",
+               f"typedef {T} {p}_param_t;                /* every float parameter value */", "",
                *self._param_macros(), ""]
         for group in STRUCTS:
             for leaf in getattr(self.layout, group):
@@ -186,7 +218,8 @@ class CApi:
                 f"extern const {p}_param_t *const {p}_default_param[{P}_N_PARAMS + 1];   /* compiled-in values */",
                 f"extern const int32_t {p}_param_size[{P}_N_PARAMS + 1];   /* = the _SIZE macros */",
                 f"extern const uint8_t {p}_param_is_topology[{P}_N_PARAMS + 1];   /* 1: fixed, set_param refuses */",
-                f"extern const {p}_vars {p}_initial_vars;", "",
+                f"extern const {p}_vars {p}_initial_vars;",
+                *self._indices_declarations(), "",
                 f"void {p}_init({p}_state *s);",
                 "/* Use `values` (PARAMS_<NAME>_SIZE of them) for parameter `id` from the next step on: 0, or -1 when",
                 " * a value breaks the parameter's rule or it is topology (last_error names it and why). */",
@@ -237,7 +270,7 @@ class CApi:
                f"  if (values == NULL && {p}_param_size[id] > 0) return {p}_refuse(\"values is NULL\");",
                "  switch (id) {"]
         for leaf in self.layout.params:
-            size = dict(self.storage)[leaf.name].size
+            size = dict(self.storage)[leaf.name].param_values
             if leaf.name in self.topology:
                 out.append(f'    case {self.param_id(leaf)}: return {p}_refuse("parameter \'{leaf.name}\' is topology, '
                            f'fixed when \'{self.model}\' was compiled (kernels are specialised to it); recompile to '
@@ -262,10 +295,10 @@ class CApi:
 
     def data_source(self, params: dict[str, np.ndarray], state: dict[str, np.ndarray],
                     topology: dict[str, np.ndarray]) -> str:
-        """`<model>_data.c`: the compiled-in parameters (as stored: dense, packed or not at all) and
-        the initial state, exact (hex floats), their tables and `<model>_set_param`."""
-        p, T = self.prefix, self.param_type
-        dtype = self.layout.params[0].dtype if self.layout.params else "float32"
+        """`<model>_data.c`: the compiled-in parameters (as stored: dense, packed, not at all, or
+        integer indices as arrays of their own type) and the initial state, exact (hex floats),
+        their tables and `<model>_set_param`."""
+        p, T, dtype = self.prefix, self.param_type, self.param_dtype
         storage = dict(self.storage)
         out = [f"/* Generated by aotsnn: compiled-in parameters and initial state of '{self.model}', and the",
                " * parameter checks. */",
@@ -277,13 +310,16 @@ class CApi:
             kept = storage[leaf.name]
             values = stored_values(np.asarray(params[leaf.name], dtype=leaf.dtype).reshape(leaf.shape), kept.kind,
                                    topology.get(kept.mask))
-            if kept.size:
+            if kept.kind == "indices":
+                out.append(f"const {C_INTEGERS[leaf.dtype]} {self.indices(leaf)}[{kept.size}] = "
+                           f"{_initializer(values, leaf.dtype)};   /* {leaf.name} */")
+            if kept.param_values:
                 out.append(f"static const {T} {p}_default_{self.member(leaf)}[{kept.size}] = "
                            f"{_initializer(values, dtype)};   /* {leaf.name} */")
                 pointers.append(f"{p}_default_{self.member(leaf)}")
             else:
                 pointers.append("NULL")
-            sizes.append(str(kept.size))
+            sizes.append(str(kept.param_values))
             fixed.append(str(int(leaf.name in self.topology)))
         out += ["", f"const {T} *const {p}_default_param[] = {{{', '.join(pointers + ['NULL'])}}};",
                 f"const int32_t {p}_param_size[] = {{{', '.join(sizes + ['0'])}}};",

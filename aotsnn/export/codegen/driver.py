@@ -392,7 +392,8 @@ def c_api_source(plan: Plan, api: CApi, topology: dict[str, np.ndarray], arena: 
     workspace bytes it needs). The kernels are `<model>_k_<kernel>` in `<model>_kernels.c`;
     with `arena`, they take TVM's workspace from `<model>_arena_*` there (aotsnn.export.kernels.arena),
     which every run resets first. The gathers of packed weights are the driver's own
-    (`_gather_source`); the parameter-only kernels run when `s->refresh` is set."""
+    (`_gather_source`); the parameter-only kernels run when `s->refresh` is set. A parameter's
+    tensor points at `s->param[i]`, an integer one's at its compiled-in array (`CApi.param_data`)."""
     layout, p = api.layout, api.prefix
     loop = TimeLoop(plan, layout, lambda k: f"{p}_k_{k}", "void*, void*, int32_t, void*")
     P, S = len(layout.params), len(layout.state)
@@ -432,7 +433,7 @@ def c_api_source(plan: Plan, api: CApi, topology: dict[str, np.ndarray], arena: 
            f"  DLTensor P[{max(P, 1)}], S[{max(S, 1)}];",
            *([f"  {p}_arena_reset();"] if arena else [])]
     for i, leaf in enumerate(layout.params):
-        out.append(_tensor_init(f"P[{i}]", f"s->param[{i}]", f"param_shape_{i}", len(leaf.shape), leaf.dtype))
+        out.append(_tensor_init(f"P[{i}]", api.param_data(i), f"param_shape_{i}", len(leaf.shape), leaf.dtype))
     for i, leaf in enumerate(layout.state):
         out.append(_tensor_init(f"S[{i}]", f"&s->vars.{api.member(leaf)}", f"state_shape_{i}", len(leaf.shape),
                                 leaf.dtype))

@@ -1,4 +1,4 @@
-"""How a C bundle stores each parameter: dense, packed at a mask's non-zeros, or not at all.
+"""How a C bundle stores each parameter: dense, packed at a mask's non-zeros, not at all, or as indices.
 
 A weight matrix W behind a sparse connection mask M reaches the kernels only through the CSR
 gather of `x @ (W * M)` (aotsnn.export.kernels.sparse_matmul), which reads W and M at the mask's
@@ -12,6 +12,11 @@ So a bundle keeps only what that needs:
                 values W[r_p, c_p] (flash and `<model>_set_param` take those, not k x n);
     "compiled"  M, when only such gathers read it: nothing is stored, M[r_p, c_p] are constants
                 of the driver's own gather (the topology is fixed when the bundle is compiled);
+    "indices"   an integer leaf (a sparse synapse's pre_start and post_index, int32): topology
+                the kernels take as run-time arguments, so all its values are compiled in as a
+                `const int32_t` array of their own (`<model>_indices_<leaf>`) that the driver hands
+                to the kernels; it is not in the table of float parameter values (`param_values`:
+                params.bin, `<model>_set_param`, which refuses it as topology);
     "dense"     every other parameter, all its values in layout order.
 
 The driver then computes the gathers of packed leaves itself (`gather_source`) instead of calling
@@ -26,18 +31,25 @@ import numpy as np
 
 from aotsnn.export.frontend.lower import Layout
 from aotsnn.export.kernels.plan import KernelCall, Plan, Ref
+from aotsnn.runtime.format import INTEGER_DTYPES
+from aotsnn.runtime.params import STORAGE_KINDS
 
 GATHER_PREFIX = "csr_gather_"      # the kernel names of aotsnn.export.kernels.matmul_selection
-STORAGE_KINDS = ("dense", "packed", "compiled")
 
 
 @dataclass(frozen=True)
 class ParamStorage:
     """What a bundle stores of one parameter leaf: `size` values (0 when `compiled`)."""
 
-    kind: str
+    kind: str                         # one of STORAGE_KINDS
     size: int
     mask: str | None = None           # packed: the topology leaf whose non-zeros index the values
+
+    @property
+    def param_values(self) -> int:
+        """How many of its values are in the table of float parameter values (params.bin,
+        `<model>_set_param`): all it stores, except for integer indices (their own arrays)."""
+        return 0 if self.kind == "indices" else self.size
 
     def to_json(self) -> dict:
         return {"storage": self.kind, "size": self.size, "mask": self.mask}
@@ -51,6 +63,12 @@ def _gather(call: KernelCall) -> tuple[Ref, Ref] | None:
     return (weights, mask) if weights.kind == mask.kind == "param" else None
 
 
+def whole(layout: Layout) -> dict[str, ParamStorage]:
+    """Every parameter leaf stored whole: "dense", or "indices" for an integer leaf."""
+    return {leaf.name: ParamStorage("indices" if leaf.dtype in INTEGER_DTYPES else "dense",
+                                    int(np.prod(leaf.shape, dtype=np.int64))) for leaf in layout.params}
+
+
 def param_storage(plan: Plan, layout: Layout, topology: dict[str, np.ndarray]) -> dict[str, ParamStorage]:
     """The storage of every parameter leaf of `layout` (see the module docstring)."""
     readers: dict[int, list[tuple[Ref, Ref] | None]] = {}
@@ -59,7 +77,7 @@ def param_storage(plan: Plan, layout: Layout, topology: dict[str, np.ndarray]) -
             if ref.kind == "param":
                 readers.setdefault(ref.index, []).append(_gather(call))
     names = [leaf.name for leaf in layout.params]
-    storage = {leaf.name: ParamStorage("dense", int(np.prod(leaf.shape, dtype=np.int64))) for leaf in layout.params}
+    storage = whole(layout)     # indices are read by CSR scatters, never by gathers: they stay as they are
     for i, name in enumerate(names):           # W: read only as the weights of gathers by one topology mask
         gathers = readers.get(i, [])
         masks = {g[1].index for g in gathers if g is not None}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import tvm
-from tvm import relax, tirx
+from tvm import relax, tirx, topi
 from tvm.s_tir import dlight
 
 from aotsnn.export.errors import ExportError
@@ -20,9 +20,18 @@ from aotsnn.export.frontend.lower import Layout
 from aotsnn.export.kernels.plan import Plan, extract_plan
 from aotsnn.export.kernels.cpu_schedules import VectorizeElementwise
 
+
+def legalize_cumsum(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
+    """relax.cumsum as topi's scan: TVM's LegalizeOps has no rule for it, and the ONNX path's
+    CumSum (a sparse synapse's pre(s), aotsnn.export.frontend.to_onnx) needs one."""
+    attrs = call.attrs
+    return bb.call_te(topi.cumsum, call.args[0], axis=None if attrs.axis is None else int(attrs.axis),
+                      dtype=None if attrs.dtype is None else str(attrs.dtype), exclusive=bool(attrs.exclusive))
+
+
 FUSION_PASSES = (
     relax.transform.FoldConstant(),
-    relax.transform.LegalizeOps(),
+    relax.transform.LegalizeOps(customize_legalize_map={"relax.cumsum": legalize_cumsum}),
     relax.transform.AnnotateTIROpPattern(),
     relax.transform.FoldConstant(),
     relax.transform.FuseOps(),

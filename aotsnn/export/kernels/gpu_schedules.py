@@ -7,7 +7,8 @@ signature and explicit thread bindings:
     event_matmul  one thread per output (i, j): out[i, j] = sum over k with x[i, k] != 0 of
                   x[i, k] * W[k, j], k ascending (the CPU kernel's order: the same sums)
     csr_scatter   one thread per output (i, j): for each active row r (ascending), binary search
-                  j in the row's sorted columns; no atomics, so deterministic, same order as CPU
+                  j in the row's sorted columns and add every synapse found there (a repeated
+                  column is a multapse); no atomics, so deterministic, same order as CPU
     csr_gather    one thread per row (hoisted: runs when parameters change)
     csr_densify   one thread per row (hoisted when the weights are parameters)
     csr_correlate one thread per synapse p: its row by binary search in row_start, then the sum
@@ -110,9 +111,13 @@ def scatter_gpu(m: int, k: int, n: int, nnz: int, dtype: str, serial: bool = Fal
                                         lo[0] = (lo[0] + hi[0]) // 2 + 1
                                     else:
                                         hi[0] = (lo[0] + hi[0]) // 2
-                                if lo[0] < row_start[r + 1]:
+                                hi[0] = row_start[r + 1]
+                                while lo[0] < hi[0]:        # every synapse to j (several: multapses)
                                     if cols[lo[0]] == bx * tpb + tx:
                                         acc[0] = acc[0] + x[i, r] * values[lo[0]]
+                                        lo[0] = lo[0] + 1
+                                    else:
+                                        hi[0] = lo[0]
                         out[i, bx * tpb + tx] = acc[0]
 
     return csr_scatter
