@@ -105,6 +105,11 @@ def parser() -> argparse.ArgumentParser:
                                                                 "for aotsnn plot")
     run.add_argument("--trace", metavar="LEAF,...", help="state leaves to record at every step into --save-outputs "
                                                          "(default: the membrane potentials, *.v and *.v_rel)")
+    run.add_argument("--record", metavar="SPEC,...", help="record only these monitors, in chunks, so memory does not "
+                     "grow with the steps: PORT (every --every-th step), PORT:count, PORT:rate (per bin of --every "
+                     "steps), PORT:events; e.g. exc.spikes:count,exc.spikes:rate")
+    run.add_argument("--every", type=int, default=1, metavar="K", help="with --record: the step of PORT and the bin "
+                                                                      "of PORT:rate (default 1)")
     plot = _add(sub, "plot", "plot a run saved with aotsnn run --save-outputs: spike raster and membrane traces",
                 cmd_plot)
     plot.add_argument("run", help="the .npz written by aotsnn run --save-outputs")

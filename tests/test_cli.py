@@ -199,6 +199,24 @@ def test_generated_inputs_follow_each_inputs_kind(ctx, tmp_path, capsys):
     assert "constant current 45" in out and "NOT FINITE" not in out and re.search(r"exc\.spikes: [1-9]\d* spikes", out)
 
 
+def test_run_records_only_the_monitors_asked_for(ctx, tmp_path, capsys):
+    """aotsnn run --record: counts, rates per bin and events, equal to a plain run's outputs."""
+    assert main(["run", ctx.small, "--steps", "300", "--current", "45", "--save-outputs", str(tmp_path / "all.npz")]) == 0
+    spikes = np.load(tmp_path / "all.npz")["outputs/exc.spikes"]
+    capsys.readouterr()
+    assert main(["run", ctx.small, "--steps", "300", "--current", "45", "--record",
+                 "exc.spikes:count,exc.spikes:rate,exc.spikes:events", "--every", "100",
+                 "--save-outputs", str(tmp_path / "mon.npz")]) == 0
+    out = capsys.readouterr().out
+    assert f"exc.spikes:count: {int(spikes.sum())} spikes" in out and "3 bins of 10 ms" in out
+    recorded = np.load(tmp_path / "mon.npz")
+    np.testing.assert_array_equal(recorded["exc.spikes:count"], spikes.sum(axis=0))
+    assert len(recorded["exc.spikes:events"]) == int(spikes.sum()) > 0
+    assert recorded["exc.spikes:rate"].shape == (3, 1)
+    assert main(["run", ctx.small, "--record", "exc.nothing:count"]) == 2
+    assert "'exc.nothing' is not an output" in capsys.readouterr().err
+
+
 def test_an_artifact_without_input_kinds_reads_its_inputs_as_currents(ctx, tmp_path, capsys):
     from aotsnn.runtime import load
     from aotsnn.runtime.manifest import input_kinds

@@ -10,7 +10,8 @@ from aotsnn.commands import paths
 from aotsnn.commands.errors import EXIT_OK, CliError
 from aotsnn.commands.inputs import inputs_for
 from aotsnn.commands.progress import progress_bar
-from aotsnn.commands.recording import Recording, check_trace, load_recording, membrane_leaves, record, save
+from aotsnn.commands.recording import (Recording, check_trace, load_recording, membrane_leaves, record, save,
+                                       to_artifact)
 
 
 def _trace_names(args, state_names: list[str]) -> list[str]:
@@ -39,6 +40,47 @@ def summary(rec: Recording) -> list[str]:
     return lines
 
 
+def monitor_summary(name: str, value: np.ndarray, dt: float, every: int) -> str:
+    """One line for a recorded monitor (aotsnn.runtime.monitors): what it holds, in numbers."""
+    kind = name.rpartition(":")[2] if ":" in name else "dense"
+    if kind == "count":
+        return f"  {name}: {int(value.sum())} spikes over {value.size} units, most {int(value.max())} per unit"
+    if kind == "rate":
+        return (f"  {name}: {value.shape[0]} bins of {every * dt:g} ms, mean {value.mean():.2f} Hz, "
+                f"max {value.max():.2f} Hz")
+    if kind == "events":
+        return f"  {name}: {len(value)} events (step, sample, unit)"
+    return f"  {name}: {value.shape[0]} recorded steps (every {every}), mean {value.mean():.4g}"
+
+
+def run_monitors(args, session, state, inputs, steps: int, how: str) -> int:
+    """`aotsnn run --record`: chunked run with monitors; prints and saves only what was asked for."""
+    import time
+
+    if args.trace is not None:
+        raise CliError("--trace records every step into --save-outputs; with --record, name state leaves as "
+                       "outputs instead, or drop --record.")
+    specs = [s.strip() for s in args.record.split(",") if s.strip()]
+    start = time.perf_counter()
+    try:
+        final, recorded = session.run(state, {k: to_artifact(session, v) for k, v in inputs.items()} or None,
+                                      steps=steps, record=specs, every=args.every)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    seconds = time.perf_counter() - start
+    print(f"{session.name}: {steps} steps in {seconds * 1e3:.2f} ms ({steps / max(seconds, 1e-12):,.0f} steps/s), "
+          f"recording {', '.join(specs)}")
+    print(f"inputs: {how}")
+    print("\n".join(monitor_summary(k, v, session.dt, args.every) for k, v in recorded.items()))
+    if args.save_state:
+        session.save_state(final, args.save_state)
+        print(f"state saved to {args.save_state}")
+    if args.save_outputs:
+        np.savez(args.save_outputs, **recorded)
+        print(f"monitors saved to {args.save_outputs} (keys: {', '.join(recorded)})")
+    return EXIT_OK
+
+
 def cmd_run(args) -> int:
     from aotsnn.runtime.harness import load_any
     from aotsnn.runtime.manifest import input_kinds
@@ -46,6 +88,11 @@ def cmd_run(args) -> int:
     paths.output_file(args.save_state, "--save-state")
     paths.output_file(args.save_outputs, "--save-outputs")
     session = load_any(args.artifact)
+    if args.record:
+        state = session.load_state(args.state) if args.state else session.init_state()
+        inputs, steps, how = inputs_for(args, session.layout["inputs"], input_kinds(session.artifact.manifest),
+                                        session.dt)
+        return run_monitors(args, session, state, inputs, steps, how)
     trace = _trace_names(args, [n for n, _ in session.layout["state"]])
     state = session.load_state(args.state) if args.state else session.init_state()
     inputs, steps, how = inputs_for(args, session.layout["inputs"], input_kinds(session.artifact.manifest), session.dt)

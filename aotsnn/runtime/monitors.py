@@ -108,10 +108,10 @@ class Recorder:
                 hits = np.nonzero(values.reshape(n, values.shape[1], -1))
                 self._events[m.key].append(np.stack([hits[0] + start, hits[1], hits[2]], axis=1).astype(np.int64))
             elif m.kind == "rate":
-                per_step = values.reshape(n, values.shape[1], -1).astype(np.float64).sum(axis=2)
+                per_step = values.reshape(n, values.shape[1], -1).sum(axis=2, dtype=np.float64)   # no float64 copy
                 np.add.at(self._sums[m.key], (start + np.arange(n)) // self.every, per_step)
             else:
-                self._sums[m.key] += values.astype(np.float64).sum(axis=0)
+                self._sums[m.key] += values.sum(axis=0, dtype=np.float64)
 
     def result(self) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
