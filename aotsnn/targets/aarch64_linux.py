@@ -10,7 +10,7 @@ TARGET = Target(
     cc="aarch64-linux-gnu-gcc",
     size_tool="aarch64-linux-gnu-size",
     ar="aarch64-linux-gnu-ar",
-    cflags=("-O2", "-std=c99", "-ffp-contract=off", "-fno-fast-math"),
+    cflags=("-O2", "-std=c99", "-ffp-contract=off", "-fno-fast-math", "-fno-strict-aliasing"),
     runner=("qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"),
     requires={"aarch64-linux-gnu-gcc": "gcc-aarch64-linux-gnu",
               "/usr/aarch64-linux-gnu/include/stdio.h": "libc6-dev-arm64-cross",

@@ -12,7 +12,7 @@ TARGET = Target(
     artifact="c-bundle",
     cc="gcc",
     size_tool="size",
-    cflags=("-O2", "-std=c99", "-ffp-contract=off", "-fno-fast-math"),
+    cflags=("-O2", "-std=c99", "-ffp-contract=off", "-fno-fast-math", "-fno-strict-aliasing"),
     requires={"gcc": "gcc", "make": "make"},
     rtol=1e-5,
     atol=1e-4,

@@ -10,7 +10,7 @@ TARGET = Target(
     cc="riscv64-linux-gnu-gcc",
     size_tool="riscv64-linux-gnu-size",
     ar="riscv64-linux-gnu-ar",
-    cflags=("-O2", "-std=c99", "-ffp-contract=off", "-fno-fast-math"),
+    cflags=("-O2", "-std=c99", "-ffp-contract=off", "-fno-fast-math", "-fno-strict-aliasing"),
     runner=("qemu-riscv64", "-L", "/usr/riscv64-linux-gnu"),
     requires={"riscv64-linux-gnu-gcc": "gcc-riscv64-linux-gnu",
               "/usr/riscv64-linux-gnu/include/stdio.h": "libc6-dev-riscv64-cross",
