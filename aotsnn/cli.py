@@ -109,7 +109,7 @@ def parser() -> argparse.ArgumentParser:
                      "grow with the steps: PORT (every --every-th step), PORT:count, PORT:rate (per bin of --every "
                      "steps), PORT:events; e.g. exc.spikes:count,exc.spikes:rate")
     run.add_argument("--every", type=int, default=1, metavar="K", help="with --record: the step of PORT and the bin "
-                                                                      "of PORT:rate (default 1)")
+                                                                      "of PORT:rate (default: 1)")
     plot = _add(sub, "plot", "plot a run saved with aotsnn run --save-outputs: spike raster and membrane traces",
                 cmd_plot)
     plot.add_argument("run", help="the .npz written by aotsnn run --save-outputs")
