@@ -15,6 +15,16 @@ def pytest_addoption(parser):
                      help="comma-separated targets for tests that take the `target` fixture (default: all registered)")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `slow` run only with `-m slow` (the default run stays within CI's budget)."""
+    if "slow" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: runs with -m slow")
+    for item in items:
+        if item.get_closest_marker("slow") is not None:
+            item.add_marker(skip)
+
+
 def pytest_generate_tests(metafunc):
     own = set()          # a test that parametrizes its own `target` argument keeps it
     for mark in metafunc.definition.iter_markers("parametrize"):

@@ -24,8 +24,9 @@ coverage test below fails when a class is added to the library and to none of th
                 units whose spikes a SpikeCounter counts
 
 Each network is compiled once per target (host; the C bundles c, aarch64-linux, riscv64-linux,
-cortex-m; opencl where an OpenCL device is, PoCL in CI; cuda is built where nvcc is, and runs
-only where a GPU is) and checked over STEPS steps:
+cortex-m; opencl where an OpenCL device is, PoCL in CI; cuda is built where nvcc is: dense,
+sources and stdp by default, every network with -m slow; it runs only where a GPU is) and
+checked over STEPS steps:
 
 1. one step from the artifact's own state against JAX in float64 (aotsnn.verify.compare with
    the target's tolerances, rtol 1e-5 / atol 1e-4), and every leaf's largest absolute error
@@ -570,7 +571,14 @@ def test_the_matrix_exercises_the_arena(conformance):
     assert build["arena_bytes"] >= 20000, build["arena"]
 
 
-@pytest.mark.parametrize("network", sorted(NETWORKS))
+# Every network builds for cuda with -m slow; by default the three whose kernels the others' reuse
+# (dense and sparse matmuls, CSR scatter/densify/correlate, random bits; GPU schedules shared with
+# opencl, where every network also runs).
+CUDA_BY_DEFAULT = ("dense", "sources", "stdp")
+
+
+@pytest.mark.parametrize("network", [n if n in CUDA_BY_DEFAULT else pytest.param(n, marks=pytest.mark.slow)
+                                     for n in sorted(NETWORKS)])
 def test_network_builds_for_cuda(network, tmp_path):
     """cuda: built here wherever nvcc is; it runs only where a GPU is (the `target` fixture)."""
     from aotsnn.export import compile_network
@@ -654,10 +662,8 @@ def test_arena_serves_tvm_requests_in_order_and_refuses_the_rest(tmp_path):
 # -- the bigger sweep -------------------------------------------------------------------------------
 @pytest.mark.slow
 @pytest.mark.parametrize("network", sorted(NETWORKS))
-def test_big_network_matches_jax_on_target(network, target, conformance, one_timed_run, request):
+def test_big_network_matches_jax_on_target(network, target, conformance, one_timed_run):
     """Batch 2, 200 inputs x 100 outputs, 1,000 steps (`pytest -m slow`)."""
-    if "slow" not in (request.config.getoption("markexpr") or ""):
-        pytest.skip("the bigger sweep runs with -m slow")
     check_conformance(network, target, conformance, BIG, 1000)
 
 

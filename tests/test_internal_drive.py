@@ -19,7 +19,8 @@ BUILDS = {"demo": lambda: (build_ei_network(drive="poisson"), None),
           "coba": lambda: (lambda net: (net, coba_initial_state(net)))(coba_network(400, drive="poisson"))}
 
 
-@pytest.mark.parametrize("target", ["host", "c", "opencl"])
+# opencl with -m slow: its random kernels are checked bit-exact by the conformance network `sources`
+@pytest.mark.parametrize("target", ["host", "c", pytest.param("opencl", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("name", sorted(BUILDS))
 def test_internal_poisson_drive_is_bit_exact(name, target, tmp_path):
     runs, why = get(target).runs_here()
