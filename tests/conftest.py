@@ -15,9 +15,14 @@ def pytest_addoption(parser):
                      help="comma-separated targets for tests that take the `target` fixture (default: all registered)")
 
 
+def slow_requested(config) -> bool:
+    """True under `-m slow`: the run that adds the tests left out of the default one."""
+    return "slow" in (config.getoption("markexpr") or "")
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked `slow` run only with `-m slow` (the default run stays within CI's budget)."""
-    if "slow" in (config.getoption("markexpr") or ""):
+    if slow_requested(config):
         return
     skip = pytest.mark.skip(reason="slow: runs with -m slow")
     for item in items:

@@ -24,9 +24,9 @@ coverage test below fails when a class is added to the library and to none of th
                 units whose spikes a SpikeCounter counts
 
 Each network is compiled once per target (host; the C bundles c, aarch64-linux, riscv64-linux,
-cortex-m; opencl where an OpenCL device is, PoCL in CI; cuda is built where nvcc is: dense,
-sources and stdp by default, every network with -m slow; it runs only where a GPU is) and
-checked over STEPS steps:
+cortex-m; opencl where an OpenCL device is, PoCL in CI; cuda is built where nvcc is and runs
+only where a GPU is; riscv64-linux and cuda take CORE_NETWORKS by default, every network with
+-m slow) and checked over STEPS steps:
 
 1. one step from the artifact's own state against JAX in float64 (aotsnn.verify.compare with
    the target's tolerances, rtol 1e-5 / atol 1e-4), and every leaf's largest absolute error
@@ -61,9 +61,9 @@ import aotsnn.components.sources as sources
 import aotsnn.components.structured as structured
 import aotsnn.components.synapses as synapses
 from aotsnn.components.base import Component
-from aotsnn.components.connectivity import Bernoulli, FixedInDegree, FixedOutDegree
 from aotsnn.components.initializers import constant, uniform
 from aotsnn.network import Network
+from conftest import slow_requested
 
 STEPS = 200
 DT = 0.1
@@ -164,9 +164,9 @@ def build_hebbian(size: Size = DEFAULT) -> Network:
                                       bias_init=uniform(0.0, 2.0), resist_scale=10.0, seed=1))
     net.add(plasticity.HebbianSynapse("adam", (n_in, n), eta=0.002, optim_type="adam", prior=("l2", 0.01),
                                       is_nonnegative=True, bias_init=uniform(0.0, 2.0), resist_scale=8.0,
-                                      connectivity=FixedOutDegree(max(n // 5, 1)), seed=2))
+                                      connectivity=connectivity.FixedOutDegree(max(n // 5, 1)), seed=2))
     net.add(plasticity.BCMSynapse("bcm", (n_in, n), tau_w=50.0, tau_theta=20.0, theta0=0.5, w_bound=1.0,
-                                  resist_scale=8.0, connectivity=Bernoulli(0.3), seed=3))
+                                  resist_scale=8.0, connectivity=connectivity.Bernoulli(0.3), seed=3))
     patches = max(n_in // 20, 1) if n % max(n_in // 20, 1) == 0 else 1
     net.add(structured.HebbianPatchedSynapse("patched", (n_in, n), patches, eta=0.002, sign_value=-1.0,
                                              optim_type="adam", resist_scale=20.0, weight_init=uniform(0.2, 0.8),
@@ -199,9 +199,10 @@ def build_stdp(size: Size = DEFAULT) -> Network:
     net.add(plasticity.TraceSTDPSynapse("add", (n_in, n), A_plus=0.02, A_minus=0.025, tau_w=500.0,
                                         resist_scale=6.0, seed=1))
     net.add(plasticity.TraceSTDPSynapse("pow", (n_in, n), A_plus=0.02, A_minus=0.02, mu=0.8, resist_scale=6.0,
-                                        connectivity=FixedInDegree(max(n_in // 5, 1)), seed=2))
+                                        connectivity=connectivity.FixedInDegree(max(n_in // 5, 1)), seed=2))
     net.add(plasticity.ExpSTDPSynapse("exp", (n_in, n), A_plus=0.02, A_minus=0.02, exp_beta=1.0,
-                                      pretrace_target=0.1, resist_scale=6.0, connectivity=Bernoulli(0.5), seed=3))
+                                      pretrace_target=0.1, resist_scale=6.0, connectivity=connectivity.Bernoulli(0.5),
+                                      seed=3))
     net.add(plasticity.SpikeTimeTracker("tols", n_in))
     # The window is off the dt grid: the rule compares t - window < tols on a float clock, so with a
     # window of exactly k*dt a pre spike k steps back sits on the edge, and float32 and float64
@@ -522,8 +523,19 @@ def output_units(net: Network, port: str) -> int:
     return net.batch * int(np.prod(net.components[comp].port("output", name).shape))
 
 
+# The networks that hold every kernel kind between them (dense, event and CSR matmuls, the CSR
+# scatter/densify/correlate of synapse lists, plasticity, random bits). riscv64-linux and the cuda
+# build run only these by default and every network with -m slow: riscv64's C kernels are the c
+# target's cross-compiled (c, aarch64-linux and cortex-m run all networks), and the GPU schedules
+# are shared with opencl, which runs all networks.
+CORE_NETWORKS = ("dense", "sources", "stdp")
+CORE_ONLY_TARGETS = ("riscv64-linux",)
+
+
 @pytest.mark.parametrize("network", sorted(NETWORKS))
-def test_network_matches_jax_on_target(network, target, conformance, one_timed_run):
+def test_network_matches_jax_on_target(network, target, conformance, one_timed_run, request):
+    if target.name in CORE_ONLY_TARGETS and network not in CORE_NETWORKS and not slow_requested(request.config):
+        pytest.skip(f"slow: {target.name} runs {', '.join(CORE_NETWORKS)} by default, every network with -m slow")
     check_conformance(network, target, conformance, DEFAULT, STEPS)
 
 
@@ -571,13 +583,7 @@ def test_the_matrix_exercises_the_arena(conformance):
     assert build["arena_bytes"] >= 20000, build["arena"]
 
 
-# Every network builds for cuda with -m slow; by default the three whose kernels the others' reuse
-# (dense and sparse matmuls, CSR scatter/densify/correlate, random bits; GPU schedules shared with
-# opencl, where every network also runs).
-CUDA_BY_DEFAULT = ("dense", "sources", "stdp")
-
-
-@pytest.mark.parametrize("network", [n if n in CUDA_BY_DEFAULT else pytest.param(n, marks=pytest.mark.slow)
+@pytest.mark.parametrize("network", [n if n in CORE_NETWORKS else pytest.param(n, marks=pytest.mark.slow)
                                      for n in sorted(NETWORKS)])
 def test_network_builds_for_cuda(network, tmp_path):
     """cuda: built here wherever nvcc is; it runs only where a GPU is (the `target` fixture)."""
