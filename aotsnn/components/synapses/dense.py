@@ -9,7 +9,7 @@ import numpy as np
 
 from aotsnn.components import random
 from aotsnn.components.base import Component, ParamRule, Port, Tree, as_param, check_param
-from aotsnn.components.connectivity import Connectivity, check_connections
+from aotsnn.components.connectivity import Connections, Connectivity, check_connections
 from aotsnn.components.initializers import DEFAULT_WEIGHT_INIT, Initializer
 from aotsnn.components.synapses.csr import csr_matmul
 
@@ -115,8 +115,8 @@ class WeightedSynapse(Component):
         params = self._params if params is None else params
         if not self.sparse:
             raise ValueError(f"{self.label} is dense: its synapses are the non-zeros of `mask`.")
-        pre = np.repeat(np.arange(self.shape[0], dtype=np.int32), np.diff(params["pre_start"]))
-        return pre, np.asarray(params["post_index"])
+        connections = Connections(np.asarray(params["pre_start"]), np.asarray(params["post_index"]))
+        return connections.pre_index(), connections.post_index
 
     def validate_params(self, params) -> None:
         super().validate_params(params)

@@ -24,6 +24,7 @@ import numpy as np
 from tvm import tirx
 from tvm.script import tirx as T
 
+from aotsnn.components.connectivity import row_starts
 from aotsnn.export.kernels.event_matmul import EVENT_CHUNK, chunk_has_event
 
 OPAQUE = 8       # TVM's kOpaque: FuseOps keeps the kernel as it is (its reads are indirect)
@@ -35,9 +36,7 @@ MAX_SPARSE_DENSITY = 0.25
 def csr_of(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(row_start (k + 1,), cols (nnz,)), int32, of the non-zeros of a (k, n) mask."""
     rows, cols = np.nonzero(mask)
-    row_start = np.zeros(mask.shape[0] + 1, dtype=np.int32)
-    np.cumsum(np.bincount(rows, minlength=mask.shape[0]), out=row_start[1:])
-    return row_start, cols.astype(np.int32)
+    return row_starts(rows, mask.shape[0]).astype(np.int32), cols.astype(np.int32)
 
 
 def gather_kernel(k: int, n: int, nnz: int, dtype: str) -> tirx.PrimFunc:
