@@ -23,6 +23,7 @@ import tvm
 import tvm_ffi
 
 import aotsnn
+from aotsnn.export.artifact.c_objects import background_objects
 from aotsnn.export.codegen.driver import driver_source, identity_source
 from aotsnn.export.errors import ExportError
 from aotsnn.export.codegen.cuda_driver import build_cuda_library
@@ -106,21 +107,27 @@ def build_library(stablehlo_text: str, layout: Layout, target: Target, tvm_targe
                                                       workdir, extra_sources=[workdir / IDENTITY_FILE])
         driver_file = "driver.c"
     else:
-        with stage(progress, "fuse and build kernels (TVM)", timings):
-            kernels = build_kernels(relax_mod, layout, tvm.target.Target(tvm_target))
-        plan, driver_file = kernels.plan, "driver.c"
+        with stage(progress, "fuse kernels (TVM)", timings):
+            plan, funcs = plan_kernels(relax_mod, layout)
+        driver_file = "driver.c"
         source, workspace = driver_source(plan, layout)
         (workdir / driver_file).write_text(source)
-        library = workdir / "model.so"
-        with stage(progress, "link kernels + driver", timings):
-            try:
-                kernels.library.export_library(
-                    str(library), addons=[str(workdir / driver_file), str(THREAD_POOL), str(workdir / IDENTITY_FILE)],
-                    cc=target.cc,
-                    options=[f"-I{tvm_ffi.libinfo.find_include_path()}",
-                             f"-I{tvm_ffi.libinfo.find_dlpack_include_path()}", *target.cflags])
-            except Exception as exc:
-                raise ExportError(f"linking the artifact for target '{target.name}' failed: {exc}") from exc
+        flags = [f"-I{tvm_ffi.libinfo.find_include_path()}", f"-I{tvm_ffi.libinfo.find_dlpack_include_path()}",
+                 *target.cflags]
+        with background_objects(target.cc, [workdir / driver_file, THREAD_POOL, workdir / IDENTITY_FILE],
+                                flags, workdir) as c_objects:
+            with stage(progress, "build kernels (TVM; the driver compiles meanwhile)", timings):
+                kernels = build_kernels(plan, funcs, tvm.target.Target(tvm_target))
+            with stage(progress, "link kernels + driver", timings):
+                objects = c_objects.paths()
+                library = workdir / "model.so"
+                try:
+                    kernels.library.export_library(str(library), addons=list(objects), cc=target.cc,
+                                                   options=list(target.cflags))
+                except Exception as exc:
+                    raise ExportError(f"linking the artifact for target '{target.name}' failed: {exc}") from exc
+        for obj in objects:
+            Path(obj).unlink()
     (workdir / IDENTITY_FILE).unlink()
     facts = {"kernels": len({c.kernel for c in plan.calls}),
              "kernel_calls_per_step": sum(not c.invariant for c in plan.calls),
