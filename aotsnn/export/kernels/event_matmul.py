@@ -16,6 +16,8 @@ import functools
 from tvm import tirx
 from tvm.script import tirx as T
 
+from aotsnn.export.kernels.templates import specialise
+
 
 # Inputs are scanned in chunks of this many rows: one vectorisable "any non-zero?" test per chunk,
 # and the rows of a chunk are visited one by one only when it holds an event. Spike vectors are
@@ -37,15 +39,23 @@ def chunk_has_event(x: tirx.Buffer, i, c, k: int, dtype: str) -> tirx.PrimExpr:
 
 def event_matmul_kernel(m: int, k: int, n: int, dtype: str) -> tirx.PrimFunc:
     """PrimFunc (x: (m, k), w: (k, n)) -> out: (m, n) in `dtype`."""
-    chunks, size = (k + EVENT_CHUNK - 1) // EVENT_CHUNK, EVENT_CHUNK
+    return specialise(event_matmul_template(dtype), m=m, k=k, n=n)
+
+
+@functools.cache
+def event_matmul_template(dtype: str) -> tirx.PrimFunc:
+    size = EVENT_CHUNK
 
     @T.prim_func(private=True)
-    def event_matmul(x: T.Buffer((m, k), dtype), w: T.Buffer((k, n), dtype), out: T.Buffer((m, n), dtype)):
+    def event_matmul(x_h: T.handle, w_h: T.handle, out_h: T.handle, m: T.int32, k: T.int32, n: T.int32):
         T.func_attr({"tirx.noalias": True})
+        x = T.match_buffer(x_h, (m, k), dtype)
+        w = T.match_buffer(w_h, (k, n), dtype)
+        out = T.match_buffer(out_h, (m, n), dtype)
         for i in range(m):
             for j in range(n):
                 out[i, j] = T.cast(0, dtype)
-            for c in range(chunks):
+            for c in range((k + size - 1) // size):
                 if chunk_has_event(x, i, c, k, dtype):
                     for r in range(T.min(size, k - c * size)):
                         if x[i, c * size + r] != T.cast(0, dtype):

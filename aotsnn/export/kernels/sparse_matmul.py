@@ -20,12 +20,15 @@ order as the dense kernel and the skipped terms are exact zeros, so the sums are
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from tvm import tirx
 from tvm.script import tirx as T
 
 from aotsnn.components.connectivity import row_starts
 from aotsnn.export.kernels.event_matmul import EVENT_CHUNK, chunk_has_event
+from aotsnn.export.kernels.templates import specialise
 
 OPAQUE = 8       # TVM's kOpaque: FuseOps keeps the kernel as it is (its reads are indirect)
 
@@ -40,12 +43,35 @@ def csr_of(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def gather_kernel(k: int, n: int, nnz: int, dtype: str) -> tirx.PrimFunc:
-    rows, size = k + 1, max(nnz, 1)
+    return specialise(_gather(dtype), k=k, n=n, size=max(nnz, 1))
 
+
+def scatter_kernel(m: int, k: int, n: int, nnz: int, dtype: str) -> tirx.PrimFunc:
+    return specialise(_scatter(dtype), m=m, k=k, n=n, size=max(nnz, 1))
+
+
+def correlate_kernel(m: int, k: int, n: int, nnz: int, dtype: str) -> tirx.PrimFunc:
+    return specialise(_correlate(dtype), m=m, k=k, n=n, size=max(nnz, 1))
+
+
+def densify_kernel(k: int, n: int, nnz: int, dtype: str) -> tirx.PrimFunc:
+    return specialise(_densify(dtype), k=k, n=n, size=max(nnz, 1))
+
+
+# The templates (aotsnn.export.kernels.templates): sizes are trailing int32 parameters; `size`
+# is max(nnz, 1), the length of the synapse arrays.
+
+@functools.cache
+def _gather(dtype: str) -> tirx.PrimFunc:
     @T.prim_func(private=True)
-    def csr_gather(w: T.Buffer((k, n), dtype), mask: T.Buffer((k, n), dtype), row_start: T.Buffer((rows,), "int32"),
-                   cols: T.Buffer((size,), "int32"), values: T.Buffer((size,), dtype)):
+    def csr_gather(w_h: T.handle, mask_h: T.handle, row_start_h: T.handle, cols_h: T.handle, values_h: T.handle,
+                   k: T.int32, n: T.int32, size: T.int32):
         T.func_attr({"tirx.noalias": True})
+        w = T.match_buffer(w_h, (k, n), dtype)
+        mask = T.match_buffer(mask_h, (k, n), dtype)
+        row_start = T.match_buffer(row_start_h, (k + 1,), "int32")
+        cols = T.match_buffer(cols_h, (size,), "int32")
+        values = T.match_buffer(values_h, (size,), dtype)
         for r in range(k):
             for p in range(row_start[r], row_start[r + 1]):
                 values[p] = w[r, cols[p]] * mask[r, cols[p]]
@@ -53,19 +79,23 @@ def gather_kernel(k: int, n: int, nnz: int, dtype: str) -> tirx.PrimFunc:
     return csr_gather
 
 
-def scatter_kernel(m: int, k: int, n: int, nnz: int, dtype: str) -> tirx.PrimFunc:
-    rows, size = k + 1, max(nnz, 1)
-    chunks, chunk = (k + EVENT_CHUNK - 1) // EVENT_CHUNK, EVENT_CHUNK
+@functools.cache
+def _scatter(dtype: str) -> tirx.PrimFunc:
+    chunk = EVENT_CHUNK
 
     @T.prim_func(private=True)
-    def csr_scatter(x: T.Buffer((m, k), dtype), values: T.Buffer((size,), dtype),
-                    row_start: T.Buffer((rows,), "int32"), cols: T.Buffer((size,), "int32"),
-                    out: T.Buffer((m, n), dtype)):
+    def csr_scatter(x_h: T.handle, values_h: T.handle, row_start_h: T.handle, cols_h: T.handle, out_h: T.handle,
+                    m: T.int32, k: T.int32, n: T.int32, size: T.int32):
         T.func_attr({"tirx.noalias": True})
+        x = T.match_buffer(x_h, (m, k), dtype)
+        values = T.match_buffer(values_h, (size,), dtype)
+        row_start = T.match_buffer(row_start_h, (k + 1,), "int32")
+        cols = T.match_buffer(cols_h, (size,), "int32")
+        out = T.match_buffer(out_h, (m, n), dtype)
         for i in range(m):
             for j in range(n):
                 out[i, j] = T.cast(0, dtype)
-            for c in range(chunks):
+            for c in range((k + chunk - 1) // chunk):
                 if chunk_has_event(x, i, c, k, dtype):
                     for r in range(T.min(chunk, k - c * chunk)):
                         if x[i, c * chunk + r] != T.cast(0, dtype):
@@ -75,13 +105,17 @@ def scatter_kernel(m: int, k: int, n: int, nnz: int, dtype: str) -> tirx.PrimFun
     return csr_scatter
 
 
-def correlate_kernel(m: int, k: int, n: int, nnz: int, dtype: str) -> tirx.PrimFunc:
-    rows, size = k + 1, max(nnz, 1)
-
+@functools.cache
+def _correlate(dtype: str) -> tirx.PrimFunc:
     @T.prim_func(private=True)
-    def csr_correlate(a: T.Buffer((m, k), dtype), z: T.Buffer((m, n), dtype), row_start: T.Buffer((rows,), "int32"),
-                      cols: T.Buffer((size,), "int32"), out: T.Buffer((size,), dtype)):
+    def csr_correlate(a_h: T.handle, z_h: T.handle, row_start_h: T.handle, cols_h: T.handle, out_h: T.handle,
+                      m: T.int32, k: T.int32, n: T.int32, size: T.int32):
         T.func_attr({"tirx.noalias": True, "op_pattern": OPAQUE})   # never fused into its producers
+        a = T.match_buffer(a_h, (m, k), dtype)
+        z = T.match_buffer(z_h, (m, n), dtype)
+        row_start = T.match_buffer(row_start_h, (k + 1,), "int32")
+        cols = T.match_buffer(cols_h, (size,), "int32")
+        out = T.match_buffer(out_h, (size,), dtype)
         for r in range(k):
             for p in range(row_start[r], row_start[r + 1]):
                 out[p] = T.cast(0, dtype)
@@ -91,13 +125,16 @@ def correlate_kernel(m: int, k: int, n: int, nnz: int, dtype: str) -> tirx.PrimF
     return csr_correlate
 
 
-def densify_kernel(k: int, n: int, nnz: int, dtype: str) -> tirx.PrimFunc:
-    rows, size = k + 1, max(nnz, 1)
-
+@functools.cache
+def _densify(dtype: str) -> tirx.PrimFunc:
     @T.prim_func(private=True)
-    def csr_densify(values: T.Buffer((size,), dtype), row_start: T.Buffer((rows,), "int32"),
-                    cols: T.Buffer((size,), "int32"), w: T.Buffer((k, n), dtype)):
+    def csr_densify(values_h: T.handle, row_start_h: T.handle, cols_h: T.handle, w_h: T.handle,
+                    k: T.int32, n: T.int32, size: T.int32):
         T.func_attr({"tirx.noalias": True, "op_pattern": OPAQUE})
+        values = T.match_buffer(values_h, (size,), dtype)
+        row_start = T.match_buffer(row_start_h, (k + 1,), "int32")
+        cols = T.match_buffer(cols_h, (size,), "int32")
+        w = T.match_buffer(w_h, (k, n), dtype)
         for r in range(k):
             for j in range(n):
                 w[r, j] = T.cast(0, dtype)
