@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from plastic_checks import exp_trace, spikes
 
+from aotsnn.components.connectivity import FixedInDegree
 from aotsnn.components.initializers import uniform
 from aotsnn.components.plasticity import (BCMSynapse, EventSTDPSynapse, ExpSTDPSynapse, HebbianSynapse,
                                           MSTDPETSynapse, TraceSTDPSynapse, VarTrace)
@@ -170,7 +171,7 @@ def test_shared_learning_still_refuses_per_sample_parameters():
     (lambda: TraceSTDPSynapse("s", (3, 2), A_plus=1.0, A_minus=1.0, learning=False, per_sample_plasticity=True),
      "`per_sample_plasticity=True` needs `learning=True`.*Network.per_sample\\('s.weights'\\)"),
     (lambda: BCMSynapse("b", (30, 20), tau_w=1.0, tau_theta=1.0, per_sample_plasticity=True,
-                        connectivity=__import__("aotsnn.components.connectivity", fromlist=["x"]).FixedInDegree(3)),
+                        connectivity=FixedInDegree(3)),
      "'b' \\(BCMSynapse\\): `per_sample_plasticity=True` is not supported for a sparse synapse"),
 ])
 def test_bad_per_sample_options_are_refused_naming_the_field(build, message):
@@ -179,12 +180,13 @@ def test_bad_per_sample_options_are_refused_naming_the_field(build, message):
 
 
 # ---------------------------------------------------------------------------------------------
-# Compiled: 100 x 50 at batch 4, host and C bundle, against JAX
+# Compiled: 100 x 50 at batch 4, host, C bundle and opencl, against JAX
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("target_name", ["host", "c"])
+@pytest.mark.parametrize("target_name", ["host", "c", "opencl"])
 def test_compiled_per_sample_stdp_equals_jax(target_name, tmp_path):
     """The batched products (one 100 x 50 matrix per sample: batched dot_general, not the
-    event-driven kernel) on host and the C bundle: one step against float64, free-run spikes
+    event-driven kernel) on host, the C bundle and opencl (where TVM's GPU rules once doubled
+    the weights): one step against float64, free-run spikes
     identical to jax.jit(lax.scan), every sample's weights learning on their own."""
     from aotsnn.export import compile_network
     from aotsnn.runtime.harness import load_any
