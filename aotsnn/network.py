@@ -148,7 +148,9 @@ class Network:
         parameter sets per call: a sweep packs runs that differ only in these parameters into
         one call. Topology (connection masks) cannot vary per sample (kernels are specialised to
         it), and every state leaf must carry the batch axis (a learned weight matrix that the
-        samples share cannot be split between parameter sets).
+        samples share cannot be split between parameter sets: build such a synapse with
+        `per_sample_plasticity=True` and each sample learns its own, so one artifact sweeps
+        learning rates).
         """
         topology = self.topology()
         for name in names:
@@ -167,7 +169,8 @@ class Network:
         if names and shared:
             raise ValueError(f"Network '{self.name}': per-sample parameters need every state leaf to carry the "
                              f"batch axis, but {', '.join(shared[:3])} are shared by all samples (e.g. a learned "
-                             "weight matrix); build the network without them, or one network per parameter set.")
+                             "weight matrix); give plastic synapses per_sample_plasticity=True, or build one network per "
+                             "parameter set.")
         for name in names:
             if name not in self._per_sample:
                 self._params[name] = np.repeat(np.asarray(self._params[name])[None], self.batch, axis=0)

@@ -101,3 +101,21 @@ def test_large_finite_inputs_are_not_mistaken_for_inf(session, small_inputs):
                                          np.float32(np.nan), huge["drive_exc"])}
     with pytest.raises(ValueError, match="'drive_exc' contains NaN or Inf"):
         session.run(session.init_state(), nan)
+
+
+def test_vectorize_rule_leaves_a_unit_extent_reduction_alone():
+    """A batched outer product (a reduction of extent 1, e.g. a per-sample plastic synapse's
+    Hebbian product) looks injective to dlight once its unit loop is normalised away; inlining the
+    update into it read the output as the accumulator (the weights came out doubled). The rule
+    must refuse it and still take the same arithmetic written without the reduction."""
+    from tvm import te
+
+    from aotsnn.export.kernels.cpu_schedules import fused_output_loops
+
+    a, b = te.placeholder((4, 100, 1), name="a"), te.placeholder((4, 1, 50), name="b")
+    k = te.reduce_axis((0, 1), name="k")
+    product = te.compute((4, 100, 50), lambda n, i, j: te.sum(a[n, i, k] * b[n, k, j], axis=k), name="product")
+    update = te.compute((4, 100, 50), lambda n, i, j: product[n, i, j] * 2.0 + 1.0, name="update")
+    assert fused_output_loops(te.create_prim_func([a, b, update])) is None
+    direct = te.compute((4, 100, 50), lambda n, i, j: a[n, i, 0] * b[n, 0, j] * 2.0 + 1.0, name="direct")
+    assert fused_output_loops(te.create_prim_func([a, b, direct])) is not None

@@ -2,7 +2,9 @@
 
 A plastic synapse = a weight structure (dense, patched, convolution) + a rule. With
 `learning=True` (default) the weights are state and learn on the device; `learning=False`
-compiles the same network for inference (weights are parameters). See `base` for the contract.
+compiles the same network for inference (weights are parameters). The batch shares one weight
+matrix (updated by the batch-summed product) unless `per_sample_plasticity=True`, which gives
+every sample its own weights and rule state. See `base` for the contract.
 """
 from aotsnn.components.plasticity.base import WeightCorrelation, PlasticSynapse, Rule
 from aotsnn.components.plasticity.bcm import BCM, BCMSynapse

@@ -25,6 +25,21 @@ Order of one step: the output is computed with the weights from before the step,
 weights are updated from the rule's ports (whatever the network delivers there this step: a
 wire from a component added later carries its previous-step value).
 
+Where the weights live across a batch:
+
+- By default (`per_sample_plasticity=False`) the `batch` samples share ONE weight matrix: the
+  learned leaves have the structure's shape (n_in, n_out), every sample's output uses it, and
+  the update is driven by the batch-summed product (dense: pre.T @ post over all samples); rules
+  that reduce over the batch otherwise do so too (BCM's threshold follows the batch mean of
+  post^2, MSTDPET uses the batch mean of its modulator). The rule's own state is shared as well.
+- With `per_sample_plasticity=True` each sample learns its own weights: every learned leaf and
+  every leaf of the rule's state gets a leading batch axis, (batch, *shape), and sample b evolves
+  exactly as a batch-1 network fed with sample b's inputs would. The step is that batch-1 step
+  vmapped over the batch axis (no rule needs code of its own), so the artifact's products become
+  batched (one matrix per sample). Sparse synapses (`connectivity=`) are refused: their kernels
+  read one weight vector for the whole batch. With it, `Network.per_sample` can give each sample
+  its own learning rate (one artifact sweeps rule parameters).
+
 Structures provide `correlate(params, pre, post)`: the Hebbian product for their geometry, i.e. the
 gradient of sum(post * forward(pre; W)) with respect to W (dense: pre.T @ post, summed over the
 batch; convolution: the kernel-gradient correlation), and `bias_correlate(post)`, the sum of
@@ -37,6 +52,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -95,19 +111,24 @@ class PlasticSynapse:
     """Mixin that makes a synapse structure plastic with `rule_type`; see the module docstring.
 
     Constructor: the structure's arguments, the rule's options (fields of `rule_type`) as keyword
-    arguments, and `learning` (True: learn inside the step; False: inference only).
+    arguments, `learning` (True: learn inside the step; False: inference only) and
+    `per_sample_plasticity` (False: the batch shares one weight matrix, updated by the batch-summed
+    product; True: each sample learns its own weights and rule state, leaves (batch, *shape)).
     """
 
     rule_type: ClassVar[type[Rule]]
     rule_defaults: ClassVar[dict[str, Any]] = {}     # a structure's own defaults for rule options
     rule: Rule | None = None
     learning: bool = False
+    per_sample_plasticity: bool = False
 
-    def __init__(self, name: str, *args: Any, learning: bool = True, **kwargs: Any) -> None:
+    def __init__(self, name: str, *args: Any, learning: bool = True, per_sample_plasticity: bool = False,
+                 **kwargs: Any) -> None:
         options = {**self.rule_defaults, **{k: kwargs.pop(k) for k in self.rule_type.option_names() if k in kwargs}}
         super().__init__(name, *args, **kwargs)
         if not isinstance(learning, bool):
             raise ValueError(f"In {self.label}: `learning` must be True or False, got {learning!r}.")
+        self._check_per_sample(per_sample_plasticity, learning)
         missing = [f.name for f in dataclasses.fields(self.rule_type)
                    if f.default is dataclasses.MISSING and f.name not in options]
         if missing:
@@ -118,12 +139,24 @@ class PlasticSynapse:
         pre, post = self.port("input", "x").shape, self.port("output", "out").shape
         self.inputs = tuple(self.inputs) + rule.ports(pre, post)
         self._structure_state_keys = tuple(super().init_state(1))
-        self.rule, self.learning = rule, learning
+        self.rule, self.learning, self.per_sample_plasticity = rule, learning, per_sample_plasticity
         if learning:
             learned = ("weights", "biases") if rule.learns_biases and "biases" in self._params else ("weights",)
             self._learned = {k: self._params.pop(k) for k in learned}
             self._params.update({k: np.asarray(float(v)) for k, v in rule.runtime_params().items()})
         self.validate_params(self._params)
+
+    def _check_per_sample(self, per_sample: Any, learning: bool) -> None:
+        if not isinstance(per_sample, bool):
+            raise ValueError(f"In {self.label}: `per_sample_plasticity` must be True or False, got {per_sample!r}.")
+        if per_sample and not learning:
+            raise ValueError(f"In {self.label}: `per_sample_plasticity=True` needs `learning=True`: a frozen synapse "
+                             "has no learned weights to keep per sample (its weights are parameters; give each sample "
+                             f"its own with Network.per_sample('{self.name}.weights')); drop per_sample_plasticity.")
+        if per_sample and getattr(self, "sparse", False):
+            raise ValueError(f"In {self.label}: `per_sample_plasticity=True` is not supported for a sparse synapse "
+                             "(`connectivity=`): its kernels read one weight vector for the whole batch; make the "
+                             "synapse dense (p_conn=...), or drop per_sample_plasticity.")
 
     @property
     def learned_leaves(self) -> tuple[str, ...]:
@@ -139,13 +172,32 @@ class PlasticSynapse:
     def init_state(self, batch: int) -> dict[str, np.ndarray]:
         state = super().init_state(batch)
         if self.learning:
-            state.update({k: v.copy() for k, v in self._learned.items()})
-            state.update(self.rule.init_state(self._learned, batch, self.port("output", "out").shape))
+            own = {k: v.copy() for k, v in self._learned.items()}
+            post_shape = self.port("output", "out").shape
+            own.update(self.rule.init_state(self._learned, 1 if self.per_sample_plasticity else batch, post_shape))
+            if self.per_sample_plasticity:          # `batch` copies of a batch-1 synapse's learned state
+                own = {k: np.repeat(np.asarray(v)[None], batch, axis=0) for k, v in own.items()}
+            state.update(own)
         return state
 
     def step(self, params: Tree, state: Tree, inputs: Tree, dt: float) -> tuple[Tree, Tree]:
         if not self.learning:
             return super().step(params, state, inputs, dt)
+        if not self.per_sample_plasticity:
+            return self._learning_step(params, state, inputs, dt)
+        structure = self._structure_state_keys
+
+        def one_sample(sample_state: Tree, sample_inputs: Tree) -> tuple[Tree, Tree]:
+            """The batch-1 step of one sample: structure state and inputs as a batch of one, the
+            learned and rule leaves as they are (per sample, without the batch axis)."""
+            sample_state = {k: v[None] if k in structure else v for k, v in sample_state.items()}
+            new, out = self._learning_step(params, sample_state, {k: v[None] for k, v in sample_inputs.items()}, dt)
+            return {k: v[0] if k in structure else v for k, v in new.items()}, {k: v[0] for k, v in out.items()}
+
+        return jax.vmap(one_sample)(state, inputs)
+
+    def _learning_step(self, params: Tree, state: Tree, inputs: Tree, dt: float) -> tuple[Tree, Tree]:
+        """One learning step of the samples in `state` and `inputs` together (they share the weights)."""
         view = {**params, **{k: state[k] for k in self._learned}}
         structure_state = {k: state[k] for k in self._structure_state_keys}
         new_state, outputs = super().step(view, structure_state, inputs, dt)

@@ -3,7 +3,8 @@
     dot_general   lhs (batch..., free..., contracting...) x rhs (batch..., contracting..., free...)
                   -> permute + reshape to (B, M, K) @ (B, K, N) -> reshape to (batch..., lhs free...,
                   rhs free...). A plain 2-D x @ W becomes the event-driven kernel later
-                  (aotsnn.export.kernels.event_matmul.use_event_matmul).
+                  (aotsnn.export.kernels.event_matmul.use_event_matmul); a batched product
+                  with K = 1 (an outer product per batch entry) is an elementwise multiply.
     convolution   any dimension numbers -> permute to (N, C, *spatial) x (O, I, *spatial); lhs
                   dilation is interior padding of the input (conv_transpose), negative padding crops
                   it, window reversal flips the kernel; rhs dilation, strides, feature groups go to
@@ -51,6 +52,14 @@ def dot_general(ops: Ops, op, xs):
     rhs = ops.reshape(ops.permute(xs[1], rhs_b + rhs_c + rhs_f), batch + [k, n])
     if dtype_name(lhs) != out_dtype:
         lhs, rhs = ops.astype(lhs, out_dtype), ops.astype(rhs, out_dtype)
+    if batch and k == 1:
+        # A batched outer product (the Hebbian products of a per-sample plastic synapse) as one
+        # elementwise multiply (the same value: 0 + a*b = a*b). As a reduction over one term,
+        # TVM's GPU schedule rules inline the update into it and read the output as the
+        # accumulator (opencl: weights doubled); the CPU rule refuses it (cpu_schedules).
+        shape = batch + [m, n]
+        product = ops.binary("multiply", ops.broadcast_to(lhs, shape), ops.broadcast_to(rhs, shape))
+        return ops.reshape(product, out_shape)
     return ops.reshape(ops.matmul(lhs, rhs, out_dtype), out_shape)
 
 

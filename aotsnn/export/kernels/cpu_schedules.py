@@ -5,7 +5,8 @@ synapse updates) is inlined into its output blocks, whose loops are fused and sp
 vectors of the widest of LANES that divides the extent (16, 8, 4 or 2 floats); loops of at
 least PARALLEL_MIN_ELEMENTS are run in parallel over the vectors. Without it TVM emits scalar
 loops for these kernels. Each element is computed the same way whatever thread computes it,
-so results do not depend on the number of threads.
+so results do not depend on the number of threads. A kernel with a reduction block is never
+taken, even when its reduction has extent 1 (dlight then reports the block as injective).
 """
 from __future__ import annotations
 
@@ -33,7 +34,10 @@ def fused_output_loops(func: tirx.PrimFunc, *, keep_scalar_blocks: bool = False)
         infos = normalize_prim_func(sch)
     except Exception:   # plain-loop kernels (event matmul, CSR) have no blocks to analyse
         return None
-    if not infos or not all(info.is_injective() for info in infos):
+    # A reduction over a unit extent (a batched outer product x[:, :, None] @ y[:, None, :], as a
+    # per-sample plastic synapse's Hebbian product) has its loop normalised away and looks
+    # injective, but inlining its consumers into it would read the output as the accumulator.
+    if not infos or not all(info.is_injective() and not info.is_reduction() for info in infos):
         return None
     loops = []
     for info in try_inline(sch, infos):
