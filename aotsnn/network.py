@@ -278,17 +278,20 @@ class Network:
 
     def _apply(self, params: Tree, state: Tree, inputs: Tree) -> tuple[Tree, Tree]:
         if not self._per_sample:
-            return self._apply_shared(params, state, inputs)
+            return self._apply_shared(params, state, inputs, self.batch)
         shared = {k: v for k, v in params.items() if k not in self._per_sample}
 
         def one_sample(own: Tree, sample_state: Tree, sample_inputs: Tree) -> tuple[Tree, Tree]:
             batch_of_one = lambda tree: {k: v[None] for k, v in tree.items()}
-            new, out = self._apply_shared({**shared, **own}, batch_of_one(sample_state), batch_of_one(sample_inputs))
+            new, out = self._apply_shared({**shared, **own}, batch_of_one(sample_state), batch_of_one(sample_inputs), 1)
             return {k: v[0] for k, v in new.items()}, {k: v[0] for k, v in out.items()}
 
         return jax.vmap(one_sample)({k: params[k] for k in self._per_sample}, state, inputs)
 
-    def _apply_shared(self, params: Tree, state: Tree, inputs: Tree) -> tuple[Tree, Tree]:
+    def _apply_shared(self, params: Tree, state: Tree, inputs: Tree, batch: int) -> tuple[Tree, Tree]:
+        """One step of `batch` samples that share every parameter. An output that a component
+        returns without the batch axis (a constant drive: the same for every sample) is
+        broadcast to (batch, *port shape)."""
         carried = set(self.carried_ports())
         fresh: dict[str, Any] = {}
         new_state: dict[str, Any] = {}
@@ -306,7 +309,10 @@ class Network:
             comp_state = {k: state[prefix + k] for k in comp.init_state(1)}
             comp_new, comp_out = comp.step(comp_params, comp_state, comp_inputs, self.dt)
             new_state.update({prefix + k: v for k, v in comp_new.items()})
-            fresh.update({prefix + k: v for k, v in comp_out.items()})
+            shapes = {port.name: port.shape for port in comp.outputs}
+            for k, value in comp_out.items():
+                unbatched = k in shapes and jnp.ndim(value) == len(shapes[k])
+                fresh[prefix + k] = jnp.broadcast_to(value, (batch, *shapes[k])) if unbatched else value
         for port in carried:
             comp_name, _, port_name = port.partition(".")
             new_state[f"{comp_name}.prev_{port_name}"] = fresh[port]

@@ -17,7 +17,7 @@ import numpy as np
 from aotsnn.components.connectivity import Bernoulli, FixedInDegree
 from aotsnn.components.initializers import gaussian
 from aotsnn.components.somas.exponential import ExponentialSoma
-from aotsnn.components.sources import PoissonSource
+from aotsnn.components.sources import ConstantCurrent, PoissonSource
 from aotsnn.components.somas import RefractoryExponentialSoma
 from aotsnn.components.synapses.conductance import ExponentialSynapse
 from aotsnn.network import Network
@@ -29,6 +29,7 @@ COBA = dict(tau_m=20.0, v_rest=-60.0, v_reset=-60.0, v_threshold=-50.0, v_rheoba
 # current-based exponential synapse (tau_e) of `g` pA per spike: mean n r tau g = 100 * 40 Hz *
 # 5 ms * 1 pA = 20 pA, COBA's constant drive, with shot noise of about 6 pA.
 COBA_POISSON = dict(n=100, rate=40.0, g=1.0)
+COBA_DRIVES = ("current", "dc", "poisson")
 
 
 def coba_soma(name: str, n: int) -> RefractoryExponentialSoma:
@@ -42,15 +43,16 @@ def coba_soma(name: str, n: int) -> RefractoryExponentialSoma:
 
 def coba_network(n: int = 4000, *, seed: int = 0, drive: str = "current", in_degree: int | None = None) -> Network:
     """COBA with n neurons (80% excitatory). `drive="current"`: inputs `drive_exc`, `drive_inh`
-    [pA] (`coba_inputs`: 20 pA). `drive="poisson"`: no inputs; PoissonSource `poisson_<pop>`
+    [pA] (`coba_inputs`: 20 pA). `drive="dc"`: no inputs; ConstantCurrent `dc_<pop>` of
+    COBA["drive"] pA (a run-time parameter `dc_<pop>.amplitude`). `drive="poisson"`: no inputs; PoissonSource `poisson_<pop>`
     (COBA_POISSON["n"] units at COBA_POISSON["rate"] Hz, seeds seed + 10, seed + 11) into <pop>
     through the current-based ExponentialSynapse `in_<pop>` (tau_e, g_syn_bar COBA_POISSON["g"] pA).
 
     Connectivity: dense synapses with a p = 0.02 mask (`in_degree=None`, the benchmark as
     published), or sparse synapses where every neuron receives exactly `in_degree` inputs, 80%
     of them excitatory (FixedInDegree; 80 is COBA's mean at n = 4000), so memory grows with n."""
-    if drive not in ("current", "poisson"):
-        raise ValueError(f"coba_network: `drive` must be 'current' or 'poisson', got {drive!r}.")
+    if drive not in COBA_DRIVES:
+        raise ValueError(f"coba_network: `drive` must be one of {COBA_DRIVES}, got {drive!r}.")
     c = COBA
     sizes = {"exc": n * 4 // 5, "inh": n - n * 4 // 5}
     degrees = {"exc": in_degree * 4 // 5, "inh": in_degree - in_degree * 4 // 5} if in_degree else None
@@ -69,9 +71,13 @@ def coba_network(n: int = 4000, *, seed: int = 0, drive: str = "current", in_deg
             net.add(ExponentialSynapse(f"in_{pop}", (ext["n"], size), tau_decay=c["tau_e"], g_syn_bar=ext["g"],
                                        syn_rest=None, **all_pairs))
     for pop, size in sizes.items():
+        if drive == "dc":       # added before its soma, which then reads it in the same step
+            net.add(ConstantCurrent(f"dc_{pop}", size, amplitude=c["drive"]))
         net.add(coba_soma(pop, size))
         if drive == "poisson":
             net.project(f"poisson_{pop}", f"in_{pop}", pop)
+        elif drive == "dc":
+            net.connect(f"dc_{pop}.i", f"{pop}.i")
         else:
             net.add_input(f"drive_{pop}", (size,))
             net.connect(f"drive_{pop}", f"{pop}.i")
@@ -98,14 +104,14 @@ def coba_inputs(net: Network, steps: int) -> dict[str, np.ndarray]:
 
 
 def feedforward_network(layers: tuple[int, ...] = (784, 512, 10), *, ff_mean: float = 350.0,
-                        ff_std: float = 400.0, seed: int = 0) -> Network:
+                        ff_std: float = 400.0, seed: int = 0, batch: int = 1) -> Network:
     """A dense feed-forward SNN: input spikes -> current-based ExponentialSynapse -> ExponentialSoma.
 
     Synapses are current-based (syn_rest=None, tau_decay = 5 ms), weights gaussian(ff_mean/fan_in,
     ff_std/fan_in) [pA per spike], which keeps the layers firing sparsely under ~20 Hz Poisson
-    input; every layer's spikes are recorded.
+    input; every layer's spikes are recorded; `batch` samples.
     """
-    net = Network("feedforward", dt=COBA["dt"])
+    net = Network("feedforward", dt=COBA["dt"], batch=batch)
     net.add_input("spikes_in", (layers[0],))
     for i, (n_in, n_out) in enumerate(zip(layers[:-1], layers[1:])):
         net.add(ExponentialSynapse(f"w{i}", (n_in, n_out), syn_rest=None, tau_decay=COBA["tau_e"], g_syn_bar=1.0,
@@ -139,14 +145,16 @@ def driven_population(n: int) -> Network:
 def recurrent_population(n: int, *, p_conn: float = 0.02, seed: int = 0) -> Network:
     """One recurrent excitatory population of n COBA-like neurons, for size sweeps.
 
-    Connection probability `p_conn`, weights scaled so each neuron receives the same total
-    conductance whatever n is (g_syn_bar = 0.6 / (p_conn * n)); drive it with `noisy_drive`.
+    Connection probability `p_conn` (Bernoulli: a list of about p_conn n^2 synapses, so memory
+    and compile time grow with the synapses, not with n^2), weights scaled so each neuron
+    receives the same total conductance whatever n is (g_syn_bar = 0.6 / (p_conn * n)); drive
+    it with `noisy_drive`.
     """
     c = COBA
     net = Network("recurrent", dt=c["dt"])
     net.add(ExponentialSynapse("rec", (n, n), tau_decay=c["tau_e"],                 # unit weights
                                g_syn_bar=0.6 / max(p_conn * n, 1.0), syn_rest=c["e_e"],
-                               p_conn=p_conn, seed=seed))
+                               connectivity=Bernoulli(p_conn), seed=seed))
     net.add(coba_soma("pop", n))
     net.add_input("drive", (n,))
     net.connect("drive", "pop.i")

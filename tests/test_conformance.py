@@ -319,7 +319,7 @@ def build_nir(size: Size = DEFAULT) -> Network:
 def build_sources(size: Size = DEFAULT) -> Network:
     """Sources and a monitor, driven by their own random numbers and an input current: Poisson
     trains (10-500 Hz) through stochastic release, 300 given spikes through a conductance synapse,
-    white and OU noise, a SpikeCounter. Normal draws are sqrt(2) erfinv(2u - 1): u is bit-exact
+    white and OU noise, a constant current (a per-unit amplitude), a SpikeCounter. Normal draws are sqrt(2) erfinv(2u - 1): u is bit-exact
     on every target, but one float32 ulp of 2u - 1 moves a draw xi by sqrt(pi/2) e^{xi^2/2} 2^-24
     (1.8e-3 at xi = 4.5), so the noise amplitudes are small enough for the one-step bounds:
     white noise enters only through the soma (0.01 mV per pA), OU's state x has the 1e-5 bound of
@@ -332,12 +332,14 @@ def build_sources(size: Size = DEFAULT) -> Network:
     net.add(sources.SpikeGenerator("gen", n_in, pairs % n_in, (pairs // n_in) * DT, dt=DT))
     net.add(sources.GaussianNoise("noise", n, mean=5.0, std=5.0, seed=2))
     net.add(sources.OUNoise("ou", n, mean=5.0, std=0.02, tau=5.0, seed=3))
+    net.add(sources.ConstantCurrent("dc", n, amplitude=np.linspace(-2.0, 2.0, n)))
     net.add(synapses.DenseSynapse("release", (n_in, n), p_release_mean=0.5, resist_scale=10.0, seed=4))
     net.add(synapses.ExponentialSynapse("gen_syn", (n_in, n), tau_decay=5.0, g_syn_bar=0.2, syn_rest=0.0,
                                         p_conn=0.5, seed=5))
     _soma(net, somas.ExponentialSoma, "soma", n)
     net.add(monitors.SpikeCounter("count", n))
-    for source, target in (("current", "soma.i"), ("noise.i", "soma.i"), ("ou.i", "soma.i"), ("pois.spikes", "release.x"),
+    for source, target in (("current", "soma.i"), ("noise.i", "soma.i"), ("ou.i", "soma.i"), ("dc.i", "soma.i"),
+                           ("pois.spikes", "release.x"),
                            ("release.out", "soma.i"), ("soma.spikes", "count.s")):
         net.connect(source, target)
     net.connect("gen.spikes", "gen_syn.s"); net.connect("soma.v", "gen_syn.v"); net.connect("gen_syn.i", "soma.i")

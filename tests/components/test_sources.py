@@ -8,7 +8,7 @@ import pytest
 
 from aotsnn.components.monitors import SpikeCounter
 from aotsnn.components.somas.exponential import ExponentialSoma
-from aotsnn.components.sources import OUNoise, PoissonSource, SpikeGenerator
+from aotsnn.components.sources import ConstantCurrent, OUNoise, PoissonSource, SpikeGenerator
 from aotsnn.components.synapses.conductance import ExponentialSynapse
 from aotsnn.components.synapses.dense import DenseSynapse
 from aotsnn.export import compile_network
@@ -102,7 +102,62 @@ def test_poisson_rate_is_a_runtime_parameter(tmp_path):
         session.set_params(**{"p.rate": -1.0})
 
 
+def dc_network(drive: str, amplitude, batch: int = 3) -> Network:
+    """A soma driven by a ConstantCurrent (`drive="dc"`) or by an input of the same value."""
+    net = Network(f"dc_{drive}", dt=0.1, batch=batch)
+    if drive == "dc":
+        net.add(ConstantCurrent("dc", 40, amplitude=amplitude))
+        net.record("dc.i")
+    else:
+        net.add_input("i", (40,))
+    net.add(ExponentialSoma("pop", 40))
+    net.connect("dc.i" if drive == "dc" else "i", "pop.i")
+    net.record("pop.spikes", "pop.v")
+    return net
+
+
+def test_constant_current_equals_an_input_of_that_value():
+    """The drive is the same for every sample (broadcast over the batch) and steps exactly like a
+    constant input; recording it gives (batch, n)."""
+    amplitude = np.linspace(0.0, 120.0, 40)
+    dc, given = dc_network("dc", amplitude), dc_network("input", amplitude)
+    steps = 400
+    _, want = given.run(given.init_state(), {"i": np.broadcast_to(amplitude, (steps, 3, 40))})
+    _, got = dc.run(dc.init_state(), {}, steps=steps)
+    assert np.asarray(got["dc.i"]).shape == (steps, 3, 40)
+    drive = np.asarray(got["dc.i"])
+    np.testing.assert_array_equal(drive, np.broadcast_to(amplitude.astype(drive.dtype), (steps, 3, 40)))
+    assert 0 < np.asarray(want["pop.spikes"]).sum() < steps * 3 * 40
+    for port in ("pop.spikes", "pop.v"):
+        np.testing.assert_array_equal(np.asarray(got[port]), np.asarray(want[port]))
+
+
+def test_constant_current_amplitude_is_a_runtime_parameter(tmp_path):
+    net = dc_network("dc", 30.0, batch=1)
+    session = load_any(compile_network(net, tmp_path / "dc.aot", target="host"))
+    assert session.layout["inputs"] == []
+    _, low = session.run(session.init_state(), {}, steps=1000)
+    session.set_params(**{"dc.amplitude": 100.0})
+    _, high = session.run(session.init_state(), {}, steps=1000)
+    assert low["pop.spikes"].sum() < high["pop.spikes"].sum()
+    net.set_params(**{"dc.amplitude": 100.0})
+    _, ref = reference_with_inputs(net, 1000)
+    np.testing.assert_array_equal(high["pop.spikes"], np.asarray(ref["pop.spikes"]))
+    np.testing.assert_array_equal(high["dc.i"], np.full((1000, 1, 40), 100.0, np.float32))
+
+
+def reference_with_inputs(net: Network, steps: int):
+    state = net.cast(net.init_state(), jnp.float32)
+    return jax.jit(lambda s, p: net.run(s, {}, p, steps=steps))(state, net.cast(net.params, jnp.float32))
+
+
 def test_bad_source_arguments_are_refused():
+    with pytest.raises(ValueError, match="`n` must be a positive integer"):
+        ConstantCurrent("c", 0)
+    with pytest.raises(ValueError, match="`amplitude` must be a scalar or have shape"):
+        ConstantCurrent("c", 4, amplitude=[1.0, 2.0])
+    with pytest.raises(ValueError, match="`amplitude` must be finite"):
+        ConstantCurrent("c", 4, amplitude=float("nan"))
     with pytest.raises(ValueError, match="unit 1 has two spikes in step 3"):
         SpikeGenerator("g", 4, [1, 1], [0.3, 0.31], dt=0.1)
     with pytest.raises(ValueError, match="`indices` must be integers in"):

@@ -10,7 +10,7 @@ from aotsnn.components import random
 from aotsnn.components.base import Component, ParamRule, Port, Tree, as_param
 
 
-def _check_n(label: str, n: Any) -> int:
+def check_n(label: str, n: Any) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
         raise ValueError(f"In {label}: `n` must be a positive integer, got {n!r}.")
     return int(n)
@@ -27,7 +27,7 @@ class GaussianNoise(Component):
 
     def __init__(self, name: str, n: int, *, mean: Any = 0.0, std: Any = 1.0, seed: int = 0) -> None:
         super().__init__(name)
-        self.n, self.seed = _check_n(self.label, n), random.check_seed(self.label, seed)
+        self.n, self.seed = check_n(self.label, n), random.check_seed(self.label, seed)
         self.outputs = (Port("i", (self.n,)),)
         self._params = {"mean": as_param(self.label, "mean", mean, (self.n,)),
                         "std": as_param(self.label, "std", std, (self.n,))}
@@ -65,7 +65,7 @@ class OUNoise(Component):
     def __init__(self, name: str, n: int, *, mean: Any = 0.0, std: Any = 1.0, tau: Any = 10.0,
                  seed: int = 0) -> None:
         super().__init__(name)
-        self.n, self.seed = _check_n(self.label, n), random.check_seed(self.label, seed)
+        self.n, self.seed = check_n(self.label, n), random.check_seed(self.label, seed)
         self.outputs = (Port("i", (self.n,)),)
         self._params = {"mean": as_param(self.label, "mean", mean, (self.n,)),
                         "std": as_param(self.label, "std", std, (self.n,)),
