@@ -3,7 +3,8 @@
     python bench/run.py [--quick] [--brian-python PATH] [--out bench/results]
 
 Workloads (aotsnn.workloads):
-  coba         COBA, 4000 neurons, 80/20 E/I, p = 0.02, conductance synapses, dt = 0.1 ms
+  coba         COBA, 4000 neurons, 80/20 E/I, p = 0.02, conductance synapses, dt = 0.1 ms, its
+               constant 20 pA drive a ConstantCurrent inside the network (also as an input array)
   feedforward  784-512-10 dense layers (current-based exponential synapses), 20 Hz Poisson input
   sweep        one recurrent population, N = 100 ... 10,000, p = 0.02, noisy drive (no kernel is
                large enough to be split across threads)
@@ -13,7 +14,7 @@ Workloads (aotsnn.workloads):
                session.stepper().advance and jax.jit(net.apply)), to show what one compiled call
                over T steps saves and what the stateful fast path costs per step; onnxruntime
                running the artifact's step.onnx the same way; and batches of 1, 4 and 16 samples
-               (steps x samples per second)
+               (steps x samples per second, one thread), as for the feed-forward network
 Peers, same machine and run: jax.jit of the same network with the time loop in lax.scan (CPU),
 and, for COBA, Brian2 cpp_standalone and NEST 3.10 (each in its own interpreter: --brian-python
 or BRIAN2_PYTHON, --nest-python or NEST_PYTHON; see bench/README.md). Each figure is the best of 3 timed runs after a warm-up. For every aotsnn run
@@ -43,6 +44,7 @@ from aotsnn.export import compile_network  # noqa: E402
 from aotsnn.export.kernels.sparse_matmul import MAX_SPARSE_DENSITY  # noqa: E402
 from aotsnn.runtime import load  # noqa: E402
 from aotsnn import workloads  # noqa: E402
+from aotsnn.demo import build_ei_network, demo_inputs  # noqa: E402
 
 
 def best_of(fn, repeats: int = 3) -> float:
@@ -63,33 +65,45 @@ def copy_bandwidth(nbytes: int = 1 << 28) -> float:
 
 
 def bytes_per_step(net, spikes_per_step: dict[str, float], sparse_threshold: float, state_bytes: int) -> float:
-    """Weight bytes the event-driven kernels read per step (rows of spiking inputs) + state in and out."""
+    """Weight bytes the event-driven kernels read per step (the rows of spiking inputs: value +
+    index per synapse of a sparse or CSR row, the whole float32 row of a dense one) + state in
+    and out."""
     total = 2.0 * state_bytes
     sources = {w.target.split(".")[0]: w.source for w in net.wires if w.target.endswith((".s", ".x"))}
-    for name, mask in net.topology().items():
-        comp = name.split(".")[0]
-        density = np.count_nonzero(mask) / mask.size
-        row = density * mask.shape[1] * 8 if density <= sparse_threshold else mask.shape[1] * 4
-        total += spikes_per_step.get(sources[comp], 0.0) * row
+    topology = net.topology()
+    for comp, source in sources.items():
+        synapse = net.components[comp]
+        if len(getattr(synapse, "shape", ())) != 2:
+            continue
+        n_in, n_out = synapse.shape
+        mask = topology.get(f"{comp}.mask")
+        if getattr(synapse, "sparse", False):
+            row = synapse.n_synapses / n_in * 8
+        elif mask is not None and np.count_nonzero(mask) <= sparse_threshold * mask.size:
+            row = np.count_nonzero(mask) / n_in * 8
+        else:
+            row = n_out * 4
+        total += spikes_per_step.get(source, 0.0) * row
     return total
 
 
 def run_aotsnn(net, state, inputs, workdir: Path, label: str, sparse_threshold: float | None = None,
-               threads: tuple[int | None, ...] = (None,)) -> list[dict]:
-    """Compile once; time run() once per entry of `threads` (None: the default, every CPU)."""
+               threads: tuple[int | None, ...] = (None,), steps: int | None = None) -> list[dict]:
+    """Compile once; time run() once per entry of `threads` (None: the default, every CPU).
+    `steps` is needed by a network without inputs (its drive is inside: COBA's ConstantCurrent)."""
     options = {} if sparse_threshold is None else {"sparse_threshold": sparse_threshold}
     start = time.perf_counter()
     path = compile_network(net, workdir / f"{label}.aot", use_cache=False, **options)
     compile_s = time.perf_counter() - start
     state = {k: v.astype(np.float32) for k, v in state.items()}
     inputs = {k: v.astype(np.float32) for k, v in inputs.items()}
-    steps = next(iter(inputs.values())).shape[0]
+    steps = next(iter(inputs.values())).shape[0] if inputs else steps
     threshold = MAX_SPARSE_DENSITY if sparse_threshold is None else sparse_threshold
     results = []
     for count in threads:
         session = load(path, threads=count)
-        wall = best_of(lambda: session.run(state, inputs))
-        _, out = session.run(state, inputs)
+        wall = best_of(lambda: session.run(state, inputs, steps=steps))
+        _, out = session.run(state, inputs, steps=steps)
         spikes = {name: float(out[name].sum()) / steps for name in out}
         spikes.update({w.source: spikes.get(w.source, 0.0) for w in net.wires})
         spikes.update({k: float(v.sum()) / steps for k, v in inputs.items() if set(np.unique(v)) <= {0.0, 1.0}})
@@ -99,13 +113,12 @@ def run_aotsnn(net, state, inputs, workdir: Path, label: str, sparse_threshold: 
     return results
 
 
-def run_jax(net, state, inputs) -> dict:
-    cast = lambda t: {k: jnp.asarray(v, jnp.float32) for k, v in t.items()}
-    params, jstate, jinputs = cast(net.params), cast(state), cast(inputs)
-    scan = jax.jit(lambda p, s, x: net.run(s, x, p))
+def run_jax(net, state, inputs, steps: int | None = None) -> dict:
+    params, jstate, jinputs = (net.cast(tree, jnp.float32) for tree in (net.params, state, inputs))
+    steps = next(iter(inputs.values())).shape[0] if inputs else steps
+    scan = jax.jit(lambda p, s, x: net.run(s, x, p, steps=steps))
     wall = best_of(lambda: jax.block_until_ready(scan(params, jstate, jinputs)))
     _, out = scan(params, jstate, jinputs)
-    steps = next(iter(inputs.values())).shape[0]
     return {"wall_s": wall, "steps": steps, "spikes": float(sum(jnp.sum(v) for v in out.values())),
             "outputs": {k: np.asarray(v) for k, v in out.items()}}
 
@@ -151,14 +164,14 @@ def onnx_loop(path: Path, state, inputs, steps: int) -> dict:
     return {"wall_s": best_of(loop), "steps": steps, "spikes": float("nan")}
 
 
-def batch_rows(workdir: Path, steps: int) -> list[tuple[int, dict]]:
-    """(batch, result) of the demo network at batch 1, 4 and 16; steps counts steps x samples."""
-    from aotsnn.demo import build_ei_network, demo_inputs
-
+def batch_rows(build, make_inputs, workdir: Path, label: str, steps: int) -> list[tuple[int, dict]]:
+    """(batch, result) of `build(batch=b)` at batch 1, 4 and 16, one thread; steps counts
+    steps x samples."""
     rows = []
     for batch in (1, 4, 16):
-        net = build_ei_network(batch=batch)
-        result = run_aotsnn(net, net.init_state(), demo_inputs(net, steps), workdir, f"demo_b{batch}")[0]
+        net = build(batch=batch)
+        result = run_aotsnn(net, net.init_state(), make_inputs(net, steps), workdir, f"{label}_b{batch}",
+                            threads=(1,))[0]
         rows.append((batch, {**result, "steps": result["steps"] * batch}))
     return rows
 
@@ -238,13 +251,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         print("COBA ...", flush=True)
-        net = workloads.coba_network(4000)
-        state, inputs = workloads.coba_initial_state(net), workloads.coba_inputs(net, steps)
-        jax_row = run_jax(net, state, inputs)
+        net = workloads.coba_network(4000, drive="dc")
+        state = workloads.coba_initial_state(net)
+        jax_row = run_jax(net, state, {}, steps)
         brian = run_brian2(args.brian_python, 4000, steps, tmp) if args.brian_python else \
             "no Brian2 interpreter (--brian-python or BRIAN2_PYTHON): row skipped"
-        add("coba", "aotsnn (auto: CSR)", run_aotsnn(net, state, inputs, tmp, "coba")[0], jax_row, brian)
-        add("coba", "aotsnn (dense event)", run_aotsnn(net, state, inputs, tmp, "coba_dense", 0.0)[0], jax_row, brian)
+        add("coba", "aotsnn (auto: CSR)", run_aotsnn(net, state, {}, tmp, "coba", steps=steps)[0], jax_row, brian)
+        add("coba", "aotsnn (dense event)", run_aotsnn(net, state, {}, tmp, "coba_dense", 0.0, steps=steps)[0],
+            jax_row, brian)
+        fed = workloads.coba_network(4000, drive="current")
+        add("coba", "aotsnn (drive as input)", run_aotsnn(fed, workloads.coba_initial_state(fed),
+                                                          workloads.coba_inputs(fed, steps), tmp, "coba_fed")[0],
+            jax_row, brian)
         add("coba", "jax.jit(lax.scan)", jax_row, jax_row, brian)
         add("coba", "Brian2 cpp_standalone", brian, jax_row, brian)
         nest = run_nest(args.nest_python, 4000, steps) if args.nest_python else \
@@ -259,7 +277,6 @@ def main() -> None:
         add("feedforward", "jax.jit(lax.scan)", jax_row, jax_row)
 
         print("demo network ...", flush=True)
-        from aotsnn.demo import build_ei_network, demo_inputs
         net = build_ei_network()
         state, inputs = net.init_state(), demo_inputs(net, steps)
         jax_row = run_jax(net, state, inputs)
@@ -271,8 +288,10 @@ def main() -> None:
         add("demo E/I 300", "jax.jit(step) in a loop", jax_loop, jax_row)
         add("demo E/I 300", "onnxruntime step.onnx in a loop",
             onnx_loop(tmp / "demo.aot", state, inputs, min(steps, 500)), jax_row)
-        for batch, result in batch_rows(tmp, steps):
+        for batch, result in batch_rows(build_ei_network, demo_inputs, tmp, "demo", steps):
             add(f"demo batch {batch}", "aotsnn run() (steps x samples)", result)
+        for batch, result in batch_rows(workloads.feedforward_network, workloads.poisson_inputs, tmp, "ff", steps):
+            add(f"ff batch {batch}", "aotsnn run() (steps x samples)", result)
 
         print("size sweep ...", flush=True)
         for n in sizes:
