@@ -39,19 +39,22 @@ def chunk_has_event(x: tirx.Buffer, i, c, k: int, dtype: str) -> tirx.PrimExpr:
 
 def event_matmul_kernel(m: int, k: int, n: int, dtype: str) -> tirx.PrimFunc:
     """PrimFunc (x: (m, k), w: (k, n)) -> out: (m, n) in `dtype`."""
-    return specialise(event_matmul_template(dtype), m=m, k=k, n=n)
+    return specialise(_templates(dtype)[0], m=m, k=k, n=n)
+
+
+def batched_event_matmul_kernel(b: int, m: int, k: int, n: int, dtype: str) -> tirx.PrimFunc:
+    """PrimFunc (x: (b, m, k), w: (b, k, n)) -> out: (b, m, n): one event-driven product per
+    batch entry (a per-sample plastic synapse's x[b] @ W[b]), each computed as event_matmul's."""
+    return specialise(_templates(dtype)[1], b=b, m=m, k=k, n=n)
 
 
 @functools.cache
-def event_matmul_template(dtype: str) -> tirx.PrimFunc:
+def _templates(dtype: str) -> tuple[tirx.PrimFunc, tirx.PrimFunc]:
+    """(2-D, batched) templates of one body: the batched kernel runs it on 2-D views of each entry."""
     size = EVENT_CHUNK
 
-    @T.prim_func(private=True)
-    def event_matmul(x_h: T.handle, w_h: T.handle, out_h: T.handle, m: T.int32, k: T.int32, n: T.int32):
-        T.func_attr({"tirx.noalias": True})
-        x = T.match_buffer(x_h, (m, k), dtype)
-        w = T.match_buffer(w_h, (k, n), dtype)
-        out = T.match_buffer(out_h, (m, n), dtype)
+    @T.macro
+    def accumulate(x, w, out, m, k, n):
         for i in range(m):
             for j in range(n):
                 out[i, j] = T.cast(0, dtype)
@@ -62,4 +65,24 @@ def event_matmul_template(dtype: str) -> tirx.PrimFunc:
                             for j in range(n):
                                 out[i, j] = out[i, j] + x[i, c * size + r] * w[c * size + r, j]
 
-    return event_matmul
+    @T.prim_func(private=True)
+    def event_matmul(x_h: T.handle, w_h: T.handle, out_h: T.handle, m: T.int32, k: T.int32, n: T.int32):
+        T.func_attr({"tirx.noalias": True})
+        x = T.match_buffer(x_h, (m, k), dtype)
+        w = T.match_buffer(w_h, (k, n), dtype)
+        out = T.match_buffer(out_h, (m, n), dtype)
+        accumulate(x, w, out, m, k, n)
+
+    @T.prim_func(private=True)
+    def batched_event_matmul(x_h: T.handle, w_h: T.handle, out_h: T.handle,
+                             b: T.int32, m: T.int32, k: T.int32, n: T.int32):
+        T.func_attr({"tirx.noalias": True})
+        x = T.match_buffer(x_h, (b, m, k), dtype)
+        w = T.match_buffer(w_h, (b, k, n), dtype)
+        out = T.match_buffer(out_h, (b, m, n), dtype)
+        for e in range(b):
+            accumulate(T.decl_buffer((m, k), dtype, data=x.data, elem_offset=e * m * k),
+                       T.decl_buffer((k, n), dtype, data=w.data, elem_offset=e * k * n),
+                       T.decl_buffer((m, n), dtype, data=out.data, elem_offset=e * m * n), m, k, n)
+
+    return event_matmul, batched_event_matmul

@@ -5,7 +5,8 @@ that dlight cannot schedule; `gpu_version` replaces each by a TVMScript kernel w
 signature and explicit thread bindings:
 
     event_matmul  one thread per output (i, j): out[i, j] = sum over k with x[i, k] != 0 of
-                  x[i, k] * W[k, j], k ascending (the CPU kernel's order: the same sums)
+                  x[i, k] * W[k, j], k ascending (the CPU kernel's order: the same sums); the
+                  batched kernel does the same for each entry e (blockIdx.z)
     csr_scatter   one thread per output (i, j): for each active row r (ascending), binary search
                   j in the row's sorted columns and add every synapse found there (a repeated
                   column is a multapse); no atomics, so deterministic, same order as CPU
@@ -48,8 +49,27 @@ def _binder(serial: bool):
 
 
 def event_matmul_gpu(m: int, k: int, n: int, dtype: str, serial: bool = False) -> tirx.PrimFunc:
+    return _event_matmul_gpu(0, m, k, n, dtype, serial)
+
+
+def batched_event_matmul_gpu(b: int, m: int, k: int, n: int, dtype: str, serial: bool = False) -> tirx.PrimFunc:
+    return _event_matmul_gpu(b, m, k, n, dtype, serial)
+
+
+def _event_matmul_gpu(b: int, m: int, k: int, n: int, dtype: str, serial: bool) -> tirx.PrimFunc:
+    """2-D (b = 0) or batched (x (b, m, k) @ W (b, k, n), entry e on blockIdx.z, 2-D views)."""
     bind, tpb = _binder(serial), _threads(n)
-    blocks = (n + tpb - 1) // tpb
+    blocks, entries = (n + tpb - 1) // tpb, max(b, 1)
+
+    @T.macro
+    def output(x, w, out, i, j):
+        acc = T.alloc_buffer((1,), dtype, scope="local")
+        if j < n:
+            acc[0] = T.cast(0, dtype)
+            for kk in range(k):
+                if x[i, kk] != T.cast(0, dtype):
+                    acc[0] = acc[0] + x[i, kk] * w[kk, j]
+            out[i, j] = acc[0]
 
     @T.prim_func(private=True)
     def event_matmul(x: T.Buffer((m, k), dtype), w: T.Buffer((k, n), dtype), out: T.Buffer((m, n), dtype)):
@@ -57,15 +77,21 @@ def event_matmul_gpu(m: int, k: int, n: int, dtype: str, serial: bool = False) -
         for i in bind(m, thread="blockIdx.y"):
             for bx in bind(blocks, thread="blockIdx.x"):
                 for tx in bind(tpb, thread="threadIdx.x"):
-                    acc = T.alloc_buffer((1,), dtype, scope="local")
-                    if bx * tpb + tx < n:
-                        acc[0] = T.cast(0, dtype)
-                        for kk in range(k):
-                            if x[i, kk] != T.cast(0, dtype):
-                                acc[0] = acc[0] + x[i, kk] * w[kk, bx * tpb + tx]
-                        out[i, bx * tpb + tx] = acc[0]
+                    output(x, w, out, i, bx * tpb + tx)
 
-    return event_matmul
+    @T.prim_func(private=True)
+    def batched_event_matmul(x: T.Buffer((entries, m, k), dtype), w: T.Buffer((entries, k, n), dtype),
+                             out: T.Buffer((entries, m, n), dtype)):
+        T.func_attr({"tirx.noalias": True, "tirx.is_scheduled": True})
+        for e in bind(entries, thread="blockIdx.z"):
+            for i in bind(m, thread="blockIdx.y"):
+                for bx in bind(blocks, thread="blockIdx.x"):
+                    for tx in bind(tpb, thread="threadIdx.x"):
+                        output(T.decl_buffer((m, k), dtype, data=x.data, elem_offset=e * m * k),
+                               T.decl_buffer((k, n), dtype, data=w.data, elem_offset=e * k * n),
+                               T.decl_buffer((m, n), dtype, data=out.data, elem_offset=e * m * n), i, bx * tpb + tx)
+
+    return batched_event_matmul if b else event_matmul
 
 
 def gather_gpu(k: int, n: int, nnz: int, dtype: str, serial: bool = False) -> tirx.PrimFunc:
@@ -179,6 +205,9 @@ def gpu_version(name: str, func: tirx.PrimFunc, serial: bool = False) -> tirx.Pr
     if name.startswith("event_matmul_"):
         (m, k), (_, n) = shape(buffers[0]), shape(buffers[1])
         return event_matmul_gpu(m, k, n, dtype, serial)
+    if name.startswith("batched_event_matmul_"):
+        (b, m, k), (_, _, n) = shape(buffers[0]), shape(buffers[1])
+        return batched_event_matmul_gpu(b, m, k, n, dtype, serial)
     if name.startswith("csr_gather_"):
         (k, n), nnz = shape(buffers[0]), int(name.split("_")[-2])
         return gather_gpu(k, n, nnz, dtype, serial)
@@ -213,8 +242,8 @@ class ElementwiseGPU(GPUScheduleRule):
         found = fused_output_loops(func, keep_scalar_blocks=True)
         if found is None:
             return None
-        sch, loops = found
-        for fused, extent in loops:
+        sch, blocks = found
+        for (fused,), (extent,) in blocks:
             _bind_threads(sch, fused, extent)
         return sch
 

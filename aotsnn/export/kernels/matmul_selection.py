@@ -1,9 +1,11 @@
-"""Put every 2-D floating `x @ W` of a Relax module on aotsnn's hand-written kernels.
+"""Put every 2-D (and batched 3-D) floating `x @ W` of a Relax module on aotsnn's hand-written kernels.
 
     x @ (W * mask), mask a compile-time topology argument with density <= sparse_threshold
         -> csr_gather (reads only parameters: hoisted) + csr_scatter   (aotsnn.export.kernels.sparse_matmul)
     any other x (m, k) @ W (k, n) in one float dtype
         -> event_matmul: skips the rows of W whose input is 0        (aotsnn.export.kernels.event_matmul)
+    x (b, m, k) @ W (b, k, n), one W per batch entry (per-sample plastic synapses)
+        -> batched_event_matmul: event_matmul per entry
 
 Spike inputs are mostly zeros, so both read only the rows of W that a spike selects; this is
 the main performance path of a step. Both compile paths (StableHLO and ONNX) import to Relax
@@ -15,7 +17,7 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from aotsnn.export.kernels.event_matmul import event_matmul_kernel
+from aotsnn.export.kernels.event_matmul import batched_event_matmul_kernel, event_matmul_kernel
 from aotsnn.export.kernels.sparse_matmul import MAX_SPARSE_DENSITY, csr_of, gather_kernel, scatter_kernel
 
 
@@ -37,8 +39,14 @@ class _MatmulKernels(relax.PyExprMutator):
             return call
         x, w = call.args
         tx, tw, out = x.ty, w.ty, self.builder_.normalize(call).ty
-        if not (len(tx.shape) == 2 and len(tw.shape) == 2 and tx.dtype == tw.dtype == out.dtype
-                and str(out.dtype).startswith(("float", "bfloat"))):
+        if not (tx.dtype == tw.dtype == out.dtype and str(out.dtype).startswith(("float", "bfloat"))):
+            return call
+        if len(tx.shape) == len(tw.shape) == 3 and int(tx.shape[0]) == int(tw.shape[0]):
+            (b, m, k), n, dtype = (int(d) for d in tx.shape), int(tw.shape[2]), str(out.dtype)
+            kernel = self._kernel(f"batched_event_matmul_{b}x{m}x{k}x{n}_{dtype}",
+                                  lambda: batched_event_matmul_kernel(b, m, k, n, dtype))
+            return relax.call_tir(kernel, [x, w], relax.TensorType((b, m, n), dtype))
+        if not (len(tx.shape) == 2 and len(tw.shape) == 2):
             return call
         (m, k), n, dtype = (int(d) for d in tx.shape), int(tw.shape[1]), str(out.dtype)
         masked = self._masked_weights(w)
