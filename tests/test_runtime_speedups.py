@@ -119,3 +119,30 @@ def test_vectorize_rule_leaves_a_unit_extent_reduction_alone():
     assert fused_output_loops(te.create_prim_func([a, b, update])) is None
     direct = te.compute((4, 100, 50), lambda n, i, j: a[n, i, 0] * b[n, 0, j] * 2.0 + 1.0, name="direct")
     assert fused_output_loops(te.create_prim_func([a, b, direct])) is not None
+
+
+@pytest.mark.parametrize("shape", [(100, 50), (4, 100, 60), (3, 7), (64, 48)])
+def test_vectorize_rule_keeps_vectors_inside_rows(shape):
+    """Rows of the last axis that are not a multiple of the vector width are vectorised row by row
+    (whole vectors of 16, then a vector tail), never as vectors across rows (gathers) or with masks
+    (scalarised); rows that are a multiple stay one fused loop. Every element equals numpy."""
+    import tvm
+    from tvm import te, topi
+
+    from aotsnn.export.kernels.fusion import schedule
+    from aotsnn.export.kernels.native_cpu import specialise
+    from aotsnn.targets import get
+
+    target = tvm.target.Target(specialise(get("host"))[0])
+    a, b = te.placeholder(shape, name="a"), te.placeholder(shape[-1:], name="b")
+    scheduled = list(schedule(tvm.IRModule({"main": te.create_prim_func([a, b, topi.maximum(topi.multiply(a, b), a)])}),
+                              target).functions.values())[0]
+    text = scheduled.script()
+    assert "T.where" not in text and "T.vectorized" in text
+    assert ("_partition" in text) == (shape[-1] % 16 != 0)        # rows split into whole vectors and the rest
+    run = tvm.compile(tvm.IRModule({"main": scheduled.with_attr("global_symbol", "main")}), target=target)["main"]
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=shape).astype(np.float32), rng.normal(size=shape[-1:]).astype(np.float32)
+    out = tvm.runtime.tensor(np.zeros(shape, np.float32))
+    run(tvm.runtime.tensor(x), tvm.runtime.tensor(y), out)
+    np.testing.assert_array_equal(out.numpy(), np.maximum(x * y, x))

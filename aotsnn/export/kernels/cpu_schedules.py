@@ -84,19 +84,18 @@ def _rows_cross_vectors(extents: list[int | None]) -> bool:
 
 
 def _vectorise_row(sch: s_tir.Schedule, loop, extent: int) -> None:
-    """The loop over one row: whole vectors of LANES[0], then the rest as one vector if it has as
-    many elements as some LANES (else scalar). Two loops, no masks: a masked vector loop is
-    scalarised (a (100, 50) multiply: 6.0 us masked, 0.8 us for (100, 48))."""
-    whole, rest = extent // LANES[0] * LANES[0], extent % LANES[0]
-    if not whole:
-        lanes = _lanes(extent)
-        if lanes is not None:
-            sch.vectorize(sch.split(loop, factors=[None, lanes])[1])
-        return
-    main, tail = sch.loop_partition(loop, factors=[whole, None]) if rest else (loop, None)
-    sch.vectorize(sch.split(main, factors=[None, LANES[0]])[1])
-    if tail is not None and rest in LANES:
-        sch.vectorize(tail)
+    """The loop over one row as consecutive loops: whole vectors of LANES[0], then one vector of
+    each narrower LANES that the rest needs, then at most one scalar (60 = 48 + 8 + 4, 7 = 4 +
+    2 + 1). No masks: a masked vector loop is scalarised (a (100, 50) multiply: 6.0 us masked,
+    0.8 us for (100, 48))."""
+    whole = extent // LANES[0] * LANES[0]
+    sizes = ([whole] if whole else []) + [n for n in (*LANES[1:], 1) if (extent - whole) & n]
+    parts = sch.loop_partition(loop, factors=[*sizes[:-1], None]) if len(sizes) > 1 else [loop]
+    for part, size in zip(parts, sizes):
+        if size == whole:
+            sch.vectorize(sch.split(part, factors=[None, LANES[0]])[1])
+        elif size > 1:
+            sch.vectorize(part)
 
 
 class VectorizeElementwise(CPUScheduleRule):
@@ -104,8 +103,8 @@ class VectorizeElementwise(CPUScheduleRule):
 
     Loops are fused into one and split into vectors of the widest of LANES that divides the
     extent, unless a vector would then straddle two rows of the last axis: the outer loops are
-    then fused, and each row is whole vectors of LANES[0] and the rest (a row of 50: three
-    vectors of 16 and one of 2 lanes).
+    then fused, and each row is whole vectors of LANES[0] and narrower vectors for the rest (a row
+    of 50: three vectors of 16 and one of 2 lanes).
     """
 
     def apply(self, func: tirx.PrimFunc, target, _tunable: bool):
