@@ -279,6 +279,8 @@ int32_t aotsnn_parallel_launch(void *flambda, void *cdata, int32_t num_task);
 int32_t aotsnn_parallel_barrier(int task_id, void *penv);
 int aotsnn_threads(void);
 void aotsnn_set_threads(int n);
+void aotsnn_pool_run_begin(void);          /* times runs to choose the pool or one thread */
+void aotsnn_pool_run_end(int64_t steps);
 
 /* aotsnn_threads(n): use n threads in parallel kernels (n >= 1); n = 0 only asks. Returns the count. */
 int32_t __tvm_ffi_aotsnn_threads(void *self, const TVMFFIAny *args, int32_t num_args, TVMFFIAny *result) {
@@ -338,7 +340,8 @@ def driver_source(plan: Plan, layout: Layout) -> tuple[str, int]:
            "int32_t __tvm_ffi_aotsnn_run(void *self, const TVMFFIAny *args, int32_t num_args, TVMFFIAny *result) {",
            "  __TVMBackendParallelLaunch = (void *)aotsnn_parallel_launch;",
            "  __TVMBackendParallelBarrier = (void *)aotsnn_parallel_barrier;",
-           *entry_arguments(layout)]
+           *entry_arguments(layout),
+           "  aotsnn_pool_run_begin();"]
     step_bytes = lambda group, i: _nbytes(getattr(layout, group)[i].shape, getattr(layout, group)[i].dtype)
     access = LeafAccess(
         tensor=lambda ref: {"param": f"P[{ref.index}]", "state": f"S[{ref.index}]"}[ref.kind],
@@ -346,7 +349,7 @@ def driver_source(plan: Plan, layout: Layout) -> tuple[str, int]:
         input_step=lambda i: f"DATA(IN[{i}]) + t * {step_bytes('inputs', i)}LL",
         output_step=lambda o: f"DATA(OUT[{o}]) + t * {step_bytes('outputs', o)}LL")
     out += loop.body(access, "DATA(ws)", "refresh")
-    out += ["  return 0;", "}"]
+    out += ["  aotsnn_pool_run_end(T);", "  return 0;", "}"]
     return "\n".join(out) + "\n", loop.workspace_bytes
 
 

@@ -17,6 +17,16 @@
  * same values in the same order as a serial run, so the result does not depend on the number of
  * threads nor on which thread ran which chunk.
  *
+ * A second thread does not always pay. Splitting a loop moves half of its arrays into the other
+ * core's cache, where the next, serial kernel must fetch them, and on a machine whose CPUs are
+ * busy or slow to wake a worker, the launches wait: on this project's 2-CPU machine a 262,144-
+ * neuron population ran at 2,260 steps/s alone and 1,000 on two threads (per-loop timings could
+ * not see it: each split loop was faster, the step slower). So the driver brackets every run with
+ * aotsnn_pool_run_begin/end, and whole runs are timed per step: the first TRIAL_RUNS after
+ * loading (or a new thread count) alternate between the pool and one thread, starting with the
+ * pool; then the faster way is used, timed again every RETRIAL_EVERY runs. Either way every
+ * chunk computes the same values.
+ *
  * The pool starts on the first parallel launch with aotsnn_threads() workers (set by
  * aotsnn_set_threads, else the environment variable AOTSNN_NUM_THREADS, else the CPUs this
  * process may run on), is reset in a forked child, and is stopped before the library is
@@ -27,6 +37,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #define CPU_RELAX() __builtin_ia32_pause()
@@ -37,6 +48,8 @@
 #endif
 
 #define MAX_THREADS 64
+#define TRIAL_RUNS 4            /* runs timed after loading: pool, alone, pool, alone */
+#define RETRIAL_EVERY 64        /* then the trial again this often */
 #define SPIN_ROUNDS 20000       /* pauses before a worker sleeps (tens of microseconds) */
 #define YIELD_EVERY 256         /* spinning threads give the CPU away this often */
 
@@ -144,15 +157,46 @@ static void start_workers(void) {
   }
 }
 
+/* Run-level choice: seconds per step of the runs alone (0) and on the pool (1). */
+static atomic_int run_on_pool_mode = 1;
+static double run_start, seconds_per_step[2];
+static unsigned runs;
+
+static double now_seconds(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 void aotsnn_set_threads(int n) {
   pthread_mutex_lock(&pool_lock);
   stop_workers();
   wanted_threads = n > MAX_THREADS ? MAX_THREADS : (n < 1 ? 1 : n);
+  runs = 0;                                  /* the timings were of the other count */
   pthread_mutex_unlock(&pool_lock);
 }
 
+void aotsnn_pool_run_begin(void) {
+  const unsigned k = runs % RETRIAL_EVERY;
+  int pool;
+  if (aotsnn_threads() <= 1) pool = 0;
+  else if (k < TRIAL_RUNS) pool = (k % 2) == 0;
+  else pool = seconds_per_step[1] < seconds_per_step[0];
+  atomic_store(&run_on_pool_mode, pool);
+  run_start = now_seconds();
+}
+
+void aotsnn_pool_run_end(int64_t steps) {
+  if (steps <= 0) return;
+  const unsigned k = runs % RETRIAL_EVERY;
+  const int pool = atomic_load(&run_on_pool_mode);
+  const double per_step = (now_seconds() - run_start) / (double)steps;
+  if (k < TRIAL_RUNS && (k < 2 || per_step < seconds_per_step[pool])) seconds_per_step[pool] = per_step;
+  ++runs;
+}
+
 int32_t aotsnn_parallel_launch(FTVMParallelLambda flambda, void *cdata, int32_t num_task) {
-  if (pthread_mutex_trylock(&pool_lock) != 0) {              /* another thread holds the pool */
+  if (!atomic_load(&run_on_pool_mode) || pthread_mutex_trylock(&pool_lock) != 0) {   /* alone, or the pool is busy */
     TVMParallelGroupEnv alone = {NULL, 1};
     return flambda(0, &alone, cdata);
   }
