@@ -108,7 +108,7 @@ def build_library(stablehlo_text: str, layout: Layout, target: Target, tvm_targe
         driver_file = "driver.c"
     else:
         with stage(progress, "fuse kernels (TVM)", timings):
-            plan, funcs = plan_kernels(relax_mod, layout)
+            plan, funcs = plan_kernels(relax_mod, layout, merge=True)
         driver_file = "driver.c"
         source, workspace = driver_source(plan, layout)
         (workdir / driver_file).write_text(source)

@@ -19,6 +19,7 @@ from aotsnn.export.errors import ExportError
 from aotsnn.export.frontend.lower import Layout
 from aotsnn.export.kernels.plan import Plan, extract_plan
 from aotsnn.export.kernels.cpu_schedules import VectorizeElementwise
+from aotsnn.export.kernels.merge_elementwise import merge_elementwise
 
 
 def legalize_cumsum(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
@@ -29,12 +30,14 @@ def legalize_cumsum(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
                       dtype=None if attrs.dtype is None else str(attrs.dtype), exclusive=bool(attrs.exclusive))
 
 
-FUSION_PASSES = (
+GROUPING_PASSES = (
     relax.transform.FoldConstant(),
     relax.transform.LegalizeOps(customize_legalize_map={"relax.cumsum": legalize_cumsum}),
     relax.transform.AnnotateTIROpPattern(),
     relax.transform.FoldConstant(),
     relax.transform.FuseOps(),
+)
+KERNEL_PASSES = (
     relax.transform.FuseTIR(),
     relax.transform.DeadCodeElimination(),
 )
@@ -47,10 +50,15 @@ class Kernels:
     tir_module: tvm.IRModule
 
 
-def fuse(mod: tvm.IRModule) -> tvm.IRModule:
-    """Legalize every Relax op to TIR and fuse them; main becomes a line of call_tir."""
+def fuse(mod: tvm.IRModule, merge_params: int | None = None) -> tvm.IRModule:
+    """Legalize every Relax op to TIR and fuse them; main becomes a line of call_tir. With
+    `merge_params` (how many leading arguments are parameters), a population's element-wise
+    kernels are merged into one (aotsnn.export.kernels.merge_elementwise)."""
     try:
-        return tvm.transform.Sequential(list(FUSION_PASSES))(mod)
+        grouped = tvm.transform.Sequential(list(GROUPING_PASSES))(mod)
+        if merge_params is not None:
+            grouped = merge_elementwise(grouped, merge_params)
+        return tvm.transform.Sequential(list(KERNEL_PASSES))(grouped)
     except Exception as exc:
         raise ExportError(f"TVM could not legalize/fuse the step: {exc}") from exc
 
@@ -78,9 +86,11 @@ def has_random_bits(func) -> bool:
     return any(str(param.dtype) == "uint32" for param in func.params)
 
 
-def plan_kernels(relax_mod: tvm.IRModule, layout: Layout) -> tuple[Plan, tvm.IRModule]:
-    """Fuse the step; (its plan, the unscheduled PrimFuncs the plan calls, by kernel name)."""
-    fused = fuse(relax_mod)
+def plan_kernels(relax_mod: tvm.IRModule, layout: Layout, *, merge: bool = False) -> tuple[Plan, tvm.IRModule]:
+    """Fuse the step; (its plan, the unscheduled PrimFuncs the plan calls, by kernel name).
+    `merge`: merge each population's element-wise kernels (for targets whose schedule runs a
+    merged kernel's outputs in one loop: host)."""
+    fused = fuse(relax_mod, len(layout.params) if merge else None)
     plan = extract_plan(fused, layout)
     used = {call.kernel for call in plan.calls}
     return plan, tvm.IRModule({gv.name_hint: f.with_attr("global_symbol", gv.name_hint)
