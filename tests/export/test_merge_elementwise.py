@@ -20,6 +20,7 @@ from aotsnn.targets import get
 
 NETWORKS = {
     "demo": lambda: build_ei_network(n_exc=40, n_inh=10, p_conn=0.3),
+    "demo batch 4": lambda: build_ei_network(n_exc=40, n_inh=10, p_conn=0.3, batch=4),   # rows of 40, 10
     "driven": lambda: workloads.driven_population(4096),
     "coba": lambda: workloads.coba_network(400, drive="dc"),
     "feedforward": lambda: workloads.feedforward_network((100, 50, 10)),

@@ -138,39 +138,46 @@ def vectorise_each_output(func: tirx.PrimFunc) -> s_tir.Schedule | None:
 
 def vectorise_in_one_loop(func: tirx.PrimFunc) -> s_tir.Schedule | None:
     """The blocks of one_loop_for_all_blocks, each split into vectors, and the loops over vectors
-    merged into one, in order: vector i of every block before vector i + 1 of any. The vector
-    loops stay one per block: a kept block's buffer is then used within one iteration of the
-    shared loop, which TVM's buffer compaction turns into one vector (with the blocks in one
+    merged into one, in order: vector i of every block before vector i + 1 of any (or row i of
+    every block, each row vectorised as in _vectorise_row, before row i + 1). The vector loops
+    stay one per block: a kept block's buffer is then used within one iteration of the shared
+    loop, which TVM's buffer compaction turns into one vector or row (with the blocks in one
     vectorised loop it compacted the buffer to a single element, and the vector store into it
     was wrong). None where one_loop_for_all_blocks gives None."""
     shared = one_loop_for_all_blocks(func)
     if shared is None:
         return None
-    sch, loops, extent = shared
-    lanes = _lanes(extent)
-    if lanes is not None:
-        split = [sch.split(loop, factors=[None, lanes]) for loop in loops]
-        for _, inner in split:
-            sch.vectorize(inner)
-        loops = [outer for outer, _ in split]
-    outer = sch.merge(*loops)
-    if extent >= PARALLEL_MIN_ELEMENTS:
+    sch, loops, extents = shared
+    if len(extents) == 2:                  # rows a vector would straddle: one shared loop over rows
+        outer = sch.merge(*[outer for outer, _ in loops])
+        for _, row in loops:
+            _vectorise_row(sch, row, extents[1])
+    else:
+        lanes = _lanes(extents[0])
+        if lanes is not None:
+            split = [sch.split(loop, factors=[None, lanes]) for (loop,) in loops]
+            for _, inner in split:
+                sch.vectorize(inner)
+            loops = [(outer,) for outer, _ in split]
+        outer = sch.merge(*[loop for (loop,) in loops])
+    if math.prod(extents) >= PARALLEL_MIN_ELEMENTS:
         sch.parallel(outer)
     return sch
 
 
-def one_loop_for_all_blocks(func: tirx.PrimFunc) -> tuple[s_tir.Schedule, list, int] | None:
-    """(schedule, [each remaining block's fused loop, in order], extent) for an injective kernel
-    with several outputs over one domain (a population's new potential, spikes and refractory
-    counter: aotsnn.export.kernels.merge_elementwise), else None.
+def one_loop_for_all_blocks(func: tirx.PrimFunc) -> tuple[s_tir.Schedule, list, tuple[int, ...]] | None:
+    """(schedule, [each remaining block's loops, in order], extents) for an injective kernel with
+    several outputs over one domain (a population's new potential, spikes and refractory counter:
+    aotsnn.export.kernels.merge_elementwise), else None. A block's loops are fused into one,
+    (fused,) over extents (n,), or where a vector would straddle rows (_rows_cross_vectors: a
+    batch of 4 rows of 60 neurons) all but the last: (outer, row) over (rows, row length).
 
     A block read by one other block is inlined into it, and so are scalar blocks and comparisons
     (a bool is cheaper to recompute than to store). A block read by several (the potential before
     the reset: the spike test and the reset read it) stays, so it is computed once, not once per
     reader; inlining it into every reader also multiplied the expressions, and TVM's inlining
     time with them (2.3 s for COBA's population kernel, now 0.2 s). A kernel whose remaining
-    blocks have different extents, or rows a vector would straddle (_rows_cross_vectors), gets
-    None: fused_output_loops takes it."""
+    blocks have different extents gets None: fused_output_loops takes it."""
     sch = s_tir.Schedule(func)
     try:
         infos = normalize_prim_func(sch)
@@ -193,11 +200,16 @@ def one_loop_for_all_blocks(func: tirx.PrimFunc) -> tuple[s_tir.Schedule, list, 
     loops, shared = [], set()
     for block in sch.get_child_blocks(root):
         block_loops = sch.get_loops(block)
-        extents = tuple(_static(get_extent(sch, loop)) for loop in block_loops)
-        if not block_loops or None in extents or _rows_cross_vectors(list(extents)):
+        extents = [_static(get_extent(sch, loop)) for loop in block_loops]
+        if not block_loops or None in extents:
             return None
-        shared.add(math.prod(extents))
-        loops.append(sch.fuse(*block_loops) if len(block_loops) > 1 else block_loops[0])
+        if len(block_loops) > 1 and _rows_cross_vectors(extents):
+            outer = sch.fuse(*block_loops[:-1]) if len(block_loops) > 2 else block_loops[0]
+            loops.append((outer, block_loops[-1]))
+            shared.add((math.prod(extents[:-1]), extents[-1]))
+        else:
+            loops.append((sch.fuse(*block_loops) if len(block_loops) > 1 else block_loops[0],))
+            shared.add((math.prod(extents),))
     if len(shared) != 1:
         return None
     return sch, loops, shared.pop()
