@@ -37,6 +37,23 @@ def fused_output_loops(func: tirx.PrimFunc, *, keep_scalar_blocks: bool = False,
     for a block's loop extents (outer first), all but its last loop are fused: (outer, last).
     None for any other kernel. A block without loops (a scalar result) is left out, or given a
     unit loop with `keep_scalar_blocks`."""
+    found = _injective_schedule(func)
+    if found is None:
+        return None
+    sch, infos = found
+    blocks = []
+    for info in try_inline(sch, infos):
+        block_loops = sch.get_loops(info.block_rv)
+        if not block_loops:
+            if keep_scalar_blocks:
+                blocks.append(((sch.add_unit_loop(info.block_rv),), (1,)))
+            continue
+        blocks.append(_fuse_loops(sch, block_loops, keep_last))
+    return sch, blocks
+
+
+def _injective_schedule(func: tirx.PrimFunc):
+    """(schedule, dlight's block infos) of a kernel made only of injective blocks, else None."""
     sch = s_tir.Schedule(func)
     try:
         infos = normalize_prim_func(sch)
@@ -47,21 +64,18 @@ def fused_output_loops(func: tirx.PrimFunc, *, keep_scalar_blocks: bool = False,
     # injective, but inlining its consumers into it would read the output as the accumulator.
     if not infos or not all(info.is_injective() and not info.is_reduction() for info in infos):
         return None
-    blocks = []
-    for info in try_inline(sch, infos):
-        block_loops = sch.get_loops(info.block_rv)
-        if not block_loops:
-            if keep_scalar_blocks:
-                blocks.append(((sch.add_unit_loop(info.block_rv),), (1,)))
-            continue
-        extents = [_static(get_extent(sch, loop)) for loop in block_loops]
-        if len(block_loops) > 1 and keep_last is not None and keep_last(extents):
-            outer = sch.fuse(*block_loops[:-1]) if len(block_loops) > 2 else block_loops[0]
-            blocks.append(((outer, block_loops[-1]), (_product(extents[:-1]), extents[-1])))
-        else:
-            fused = sch.fuse(*block_loops) if len(block_loops) > 1 else block_loops[0]
-            blocks.append(((fused,), (_product(extents),)))
-    return sch, blocks
+    return sch, infos
+
+
+def _fuse_loops(sch: s_tir.Schedule, block_loops: list, keep_last: Callable[[list[int | None]], bool] | None):
+    """((fused,), (extent,)) of a block's loops fused into one, or with `keep_last(extents)` true
+    all but the last fused: ((outer, last), (outer extent, last extent)). Extents are None where
+    not static."""
+    extents = [_static(get_extent(sch, loop)) for loop in block_loops]
+    if len(block_loops) > 1 and keep_last is not None and keep_last(extents):
+        outer = sch.fuse(*block_loops[:-1]) if len(block_loops) > 2 else block_loops[0]
+        return (outer, block_loops[-1]), (_product(extents[:-1]), extents[-1])
+    return (sch.fuse(*block_loops) if len(block_loops) > 1 else block_loops[0],), (_product(extents),)
 
 
 def _static(extent) -> int | None:
@@ -178,13 +192,10 @@ def one_loop_for_all_blocks(func: tirx.PrimFunc) -> tuple[s_tir.Schedule, list, 
     reader; inlining it into every reader also multiplied the expressions, and TVM's inlining
     time with them (2.3 s for COBA's population kernel, now 0.2 s). A kernel whose remaining
     blocks have different extents gets None: fused_output_loops takes it."""
-    sch = s_tir.Schedule(func)
-    try:
-        infos = normalize_prim_func(sch)
-    except Exception:
+    found = _injective_schedule(func)
+    if found is None:
         return None
-    if not infos or not all(info.is_injective() and not info.is_reduction() for info in infos):
-        return None
+    sch, _ = found
     root = sch.get_sblock("root")
     outputs = {sch.get(b).name_hint for b in sch.get_output_blocks(root)}
     if len(outputs) < 2:
@@ -200,16 +211,11 @@ def one_loop_for_all_blocks(func: tirx.PrimFunc) -> tuple[s_tir.Schedule, list, 
     loops, shared = [], set()
     for block in sch.get_child_blocks(root):
         block_loops = sch.get_loops(block)
-        extents = [_static(get_extent(sch, loop)) for loop in block_loops]
-        if not block_loops or None in extents:
+        if not block_loops:
             return None
-        if len(block_loops) > 1 and _rows_cross_vectors(extents):
-            outer = sch.fuse(*block_loops[:-1]) if len(block_loops) > 2 else block_loops[0]
-            loops.append((outer, block_loops[-1]))
-            shared.add((math.prod(extents[:-1]), extents[-1]))
-        else:
-            loops.append((sch.fuse(*block_loops) if len(block_loops) > 1 else block_loops[0],))
-            shared.add((math.prod(extents),))
-    if len(shared) != 1:
+        fused, extents = _fuse_loops(sch, block_loops, _rows_cross_vectors)
+        loops.append(fused)
+        shared.add(extents)
+    if len(shared) != 1 or None in next(iter(shared)):
         return None
     return sch, loops, shared.pop()

@@ -65,15 +65,13 @@ def merge_elementwise(mod: tvm.IRModule, n_params: int) -> tvm.IRModule:
         if isinstance(binding.value, relax.TupleGetItem):
             shape = next((k for k, g in open_groups.items() if binding.value.tuple_value in g.results), None)
         for key in [k for k, g in open_groups.items() if k != shape and read & g.results]:
-            emitted.append(("group", open_groups.pop(key)))
-        if shape is not None:
+            emitted.append(("group", open_groups.pop(key)))     # emitted before their first reader
+        if shape is None:
+            emitted.append(("binding", binding))
+        else:
             open_groups.setdefault(shape, _Group())
             open_groups[shape].members.append(binding)
             open_groups[shape].results.add(binding.var)
-            continue
-        for key in [k for k, g in open_groups.items() if read & g.results]:
-            emitted.append(("group", open_groups.pop(key)))
-        emitted.append(("binding", binding))
     emitted.extend(("group", g) for g in open_groups.values())
     if not any(kind == "group" and len(g.members) > 1 for kind, g in emitted):
         return mod
@@ -88,9 +86,8 @@ def merge_elementwise(mod: tvm.IRModule, n_params: int) -> tvm.IRModule:
         if len(item.members) == 1 or any(isinstance(v.ty, relax.TupleType) for v in escaping):
             new_bindings.extend(item.members)     # alone, or a tuple read whole outside: as they were
         else:
-            callee = _group_function(builder, mod, item, escaping, f"fused_merged_{index}")
             inputs = _external_inputs(item)
-            call = relax.Call(callee, inputs)
+            call = relax.Call(_group_function(builder, mod, item, inputs, escaping, f"fused_merged_{index}"), inputs)
             if len(escaping) == 1:
                 new_bindings.append(relax.VarBinding(escaping[0], call))
             else:
@@ -104,10 +101,10 @@ def merge_elementwise(mod: tvm.IRModule, n_params: int) -> tvm.IRModule:
     return relax.transform.DeadCodeElimination()(relax.transform.Normalize()(merged))
 
 
-def _group_function(builder: relax.BlockBuilder, mod: tvm.IRModule, group: _Group, escaping: list,
-                    name: str) -> tvm.ir.GlobalVar:
-    """A Primitive function whose body is every member's calls in order, returning `escaping`."""
-    inputs = _external_inputs(group)
+def _group_function(builder: relax.BlockBuilder, mod: tvm.IRModule, group: _Group, inputs: list,
+                    escaping: list, name: str) -> tvm.ir.GlobalVar:
+    """A Primitive function of `inputs` (_external_inputs) whose body is every member's calls in
+    order, returning `escaping`."""
     params = [relax.Var(f"p{i}", x.ty) for i, x in enumerate(inputs)]
     outer = dict(zip(inputs, params))
     with builder.function(name, params, attrs={"Primitive": True}, private=True):
